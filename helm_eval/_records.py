@@ -1,0 +1,230 @@
+"""The records every stage shares: Case, Call, Outcome, Verdict, CaseResult and RunRecord.
+
+They are plain dataclasses so they are cheap on the per-case hot path; everything that is persisted or sent
+between processes (pytest-xdist workers) goes through ``to_json``/``from_json`` with a format ``version``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RUN_RECORD_VERSION = 1
+
+CaseStatus = Literal["passed", "failed", "error", "skipped"]
+VerdictStatus = Literal["pass", "fail", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    """One check to apply to an output, as written in a suite (promptfoo naming)."""
+
+    type: str
+    """Check type without the ``not-`` prefix, e.g. ``contains``."""
+    value: Any = None
+    threshold: float | None = None
+    weight: float = 1.0
+    negate: bool = False
+    line: int | None = None
+    """1-based line of the assertion in its suite file, when it came from one."""
+
+    @property
+    def label(self) -> str:
+        """The type as the user wrote it, with the ``not-`` prefix when negated."""
+        return f"not-{self.type}" if self.negate else self.type
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One evaluation: a prompt with its variables, the call options and what the output must satisfy."""
+
+    id: str
+    """Stable name inside its file, used in the pytest node id."""
+    file: str
+    """Suite file, relative to the rootdir, with forward slashes."""
+    line: int
+    """1-based line where the test starts in ``file``."""
+    messages: tuple[dict[str, str], ...]
+    options: dict[str, Any]
+    assertions: tuple[Assertion, ...]
+    description: str = ""
+    vars: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1
+    threshold: float = 1.0
+    """Minimum pass rate over ``repeat`` runs for the case to pass."""
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    endpoint: str | None = None
+    """Name of the configured endpoint to use; ``None`` lets the planner route."""
+    model: str | None = None
+    prompt_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One model request, fully specified: what dispatch sends."""
+
+    endpoint: str
+    """Endpoint name from the configuration."""
+    base_url: str
+    model: str
+    messages: tuple[dict[str, str], ...]
+    params: dict[str, Any]
+    """Sampling parameters sent with the request (temperature, max_tokens, seed, stop, ...)."""
+    repeat_index: int = 0
+    case_id: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What came back for one call."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float = 0.0
+    endpoint: str = ""
+    model: str = ""
+    retries: int = 0
+    finish_reason: str | None = None
+    cache_hit: bool = False
+    error: str | None = None
+    """Set when the call failed for good (after retries); ``text`` is then empty."""
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Prompt plus completion tokens, when the server reported both."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def ok(self) -> bool:
+        """True when the call produced a response."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The result of one assertion on one output."""
+
+    assertion: str
+    status: VerdictStatus
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when the assertion held."""
+        return self.status == "pass"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+@dataclass(slots=True)
+class CaseResult:
+    """Everything the reports need about one finished case (one pytest item)."""
+
+    nodeid: str
+    file: str
+    line: int | None
+    status: CaseStatus
+    kind: Literal["suite", "python"] = "suite"
+    suite: str | None = None
+    repeats: int = 0
+    passes: int = 0
+    threshold: float = 1.0
+    pass_rate_ci: tuple[float, float] | None = None
+    output: str = ""
+    """An excerpt of the (first failing, else first) output."""
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    model: str = ""
+    endpoint: str = ""
+    retries: int = 0
+    calls: int = 0
+    error: str | None = None
+    skip_reason: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens over all calls of the case."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (what crosses from xdist workers and lands in the run record)."""
+        data = dataclasses.asdict(self)
+        data["total_tokens"] = self.total_tokens
+        if self.pass_rate_ci is not None:
+            data["pass_rate_ci"] = list(self.pass_rate_ci)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseResult:
+        """Rebuild from ``to_json`` output; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        ci = kwargs.get("pass_rate_ci")
+        if ci is not None:
+            kwargs["pass_rate_ci"] = (float(ci[0]), float(ci[1]))
+        return cls(**kwargs)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One pytest session's results: the only input of every reporter."""
+
+    cases: list[CaseResult] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    version: int = RUN_RECORD_VERSION
+
+    def totals(self) -> dict[str, Any]:
+        """Counts and token sums over all cases."""
+        counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+        for case in self.cases:
+            counts[case.status] += 1
+        return {
+            "cases": len(self.cases),
+            **counts,
+            "calls": sum(c.calls for c in self.cases),
+            "prompt_tokens": sum(c.prompt_tokens for c in self.cases),
+            "completion_tokens": sum(c.completion_tokens for c in self.cases),
+            "total_tokens": sum(c.total_tokens for c in self.cases),
+            "retries": sum(c.retries for c in self.cases),
+            "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The run record as written by ``--helm-eval-report``."""
+        return {
+            "version": self.version,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "labels": self.labels,
+            "endpoints": self.endpoints,
+            "totals": self.totals(),
+            "cases": [c.to_json() for c in self.cases],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        """Read a run record written by ``to_json``."""
+        version = data.get("version")
+        if version != RUN_RECORD_VERSION:
+            raise ValueError(f"unsupported run record version {version!r} (expected {RUN_RECORD_VERSION})")
+        return cls(
+            cases=[CaseResult.from_json(c) for c in data.get("cases", [])],
+            labels=dict(data.get("labels", {})),
+            endpoints=dict(data.get("endpoints", {})),
+            started_at=float(data.get("started_at", 0.0)),
+            finished_at=float(data.get("finished_at", 0.0)),
+        )

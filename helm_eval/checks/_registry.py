@@ -1,0 +1,148 @@
+"""The one registry of check types: deterministic assertions, guardrails and judges all register here.
+
+A check is a function from ``CheckInput`` to ``CheckOutput``. Its ``reason`` states a fact about the output
+("output does not contain '4'"), true whichever way the check is negated, so ``not-`` needs no extra text.
+Third-party checks register through the ``helm_eval.checks`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from helm_eval._records import Assertion, Outcome, Verdict
+
+ENTRY_POINT_GROUP = "helm_eval.checks"
+
+ValueRule = Literal["required", "optional", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInput:
+    """What a check sees: the output text, the assertion's value/threshold and the call's outcome."""
+
+    output: str
+    value: Any = None
+    threshold: float | None = None
+    outcome: Outcome | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutput:
+    """A check's finding; ``reason`` describes the output, not the expectation."""
+
+    passed: bool
+    reason: str
+    score: float | None = None
+
+
+CheckFn = Callable[[CheckInput], CheckOutput]
+Validator = Callable[[Any, float | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckType:
+    """A registered check: its function, what its ``value`` must be, and an optional validator."""
+
+    name: str
+    fn: CheckFn
+    value: ValueRule
+    validate: Validator | None
+    description: str
+
+
+class CheckRegistry:
+    """Name → check type. One process-wide instance, ``REGISTRY``; entry points load on first lookup."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, CheckType] = {}
+        self._entry_points_loaded = False
+
+    def register(
+        self,
+        name: str,
+        *,
+        value: ValueRule = "required",
+        validate: Validator | None = None,
+    ) -> Callable[[CheckFn], CheckFn]:
+        """Decorator registering ``fn`` as check type ``name`` (without ``not-``)."""
+
+        def decorate(fn: CheckFn) -> CheckFn:
+            if name.startswith("not-"):
+                raise ValueError(f"check name {name!r} must not start with 'not-'")
+            doc = (fn.__doc__ or "").strip().splitlines()
+            self._types[name] = CheckType(name, fn, value, validate, doc[0] if doc else "")
+            return fn
+
+        return decorate
+
+    def get(self, name: str) -> CheckType | None:
+        """The check type called ``name``, or ``None``."""
+        if name not in self._types and not self._entry_points_loaded:
+            self._load_entry_points()
+        return self._types.get(name)
+
+    def names(self) -> list[str]:
+        """All registered check type names, sorted."""
+        self._load_entry_points()
+        return sorted(self._types)
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            ep.load()  # importing the module runs its @REGISTRY.register decorators
+
+
+REGISTRY = CheckRegistry()
+register = REGISTRY.register
+
+
+def parse_type(raw: str) -> tuple[str, bool]:
+    """Split ``not-contains`` into ``("contains", True)``."""
+    if raw.startswith("not-"):
+        return raw[4:], True
+    return raw, False
+
+
+def validate_assertion(raw_type: str, value: Any, threshold: float | None) -> str | None:
+    """Problem with an assertion as written, or ``None`` when it is usable."""
+    name, _ = parse_type(raw_type)
+    check = REGISTRY.get(name)
+    if check is None:
+        return f"unknown assertion type {raw_type!r}; known types: {', '.join(REGISTRY.names())}"
+    if check.value == "required" and value is None:
+        return f"assertion {raw_type!r} needs a value"
+    if check.value == "none" and value is not None:
+        return f"assertion {raw_type!r} takes no value"
+    if check.validate is not None:
+        try:
+            check.validate(value, threshold)
+        except (ValueError, TypeError) as exc:
+            return f"assertion {raw_type!r}: {exc}"
+    return None
+
+
+def run_check(
+    assertion: Assertion, output: str, outcome: Outcome | None = None, vars: dict[str, Any] | None = None
+) -> Verdict:
+    """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash."""
+    check = REGISTRY.get(assertion.type)
+    if check is None:
+        return Verdict(assertion.label, "error", f"unknown assertion type {assertion.label!r}")
+    try:
+        found = check.fn(CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}))
+    except Exception as exc:  # a check's own bug or bad runtime data must not abort the run
+        return Verdict(assertion.label, "error", f"{type(exc).__name__}: {exc}", threshold=assertion.threshold)
+    passed = found.passed != assertion.negate
+    return Verdict(
+        assertion.label,
+        "pass" if passed else "fail",
+        found.reason,
+        score=found.score,
+        threshold=assertion.threshold,
+    )

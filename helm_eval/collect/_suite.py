@@ -1,0 +1,162 @@
+"""A suite file → its ``Case`` records: defaults merged, templates rendered, assertions checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from helm_eval._records import Assertion, Case
+from helm_eval.checks import parse_type, validate_assertion
+from helm_eval.collect._template import Renderer, TemplateProblem
+from helm_eval.config import (
+    AssertionSpec,
+    Message,
+    Options,
+    PromptSpec,
+    SuiteError,
+    SuiteSpec,
+    TestSpec,
+    line_of,
+    load_yaml,
+    validate,
+)
+
+
+class _Prompt:
+    __slots__ = ("label", "line", "messages")
+
+    def __init__(self, label: str, line: int | None, messages: list[tuple[str, str]]) -> None:
+        self.label = label
+        self.line = line
+        self.messages = messages
+
+
+def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[Case]:
+    """Parse, validate and expand one suite file into cases (one per test × prompt).
+
+    ``name`` is the path shown to users (relative to the rootdir). Any problem raises ``SuiteError``
+    with the file, the 1-based line and the field at fault.
+    """
+    data = load_yaml(path, name)
+    if not isinstance(data, dict):
+        raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
+    spec = validate(SuiteSpec, data, name)
+    prompts = _prompts(name, spec.prompts, data)
+    default = spec.defaultTest or TestSpec()
+    base_options = _merge_options(defaults, default.options)
+    renderer = Renderer()
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for index, test in enumerate(spec.tests):
+        test_line = line_of(data, ("tests", index)) or 1
+        base_id = _test_id(test, index)
+        if base_id in seen:
+            raise SuiteError(
+                name, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
+            )
+        seen[base_id] = test_line
+        assertions = _assertions(name, data, default.assert_, ("defaultTest", "assert")) + _assertions(
+            name, data, test.assert_, ("tests", index, "assert")
+        )
+        variables = {**default.vars, **test.vars}
+        options = _merge_options(base_options, test.options)
+        for prompt in prompts:
+            case_id = base_id if len(prompts) == 1 else f"{base_id}[{prompt.label}]"
+            try:
+                messages = tuple(
+                    {"role": role, "content": renderer.render(text, variables)} for role, text in prompt.messages
+                )
+                rendered = tuple(
+                    Assertion(
+                        a.type, renderer.render_value(a.value, variables), a.threshold, a.weight, a.negate, a.line
+                    )
+                    for a in assertions
+                )
+            except TemplateProblem as exc:
+                where = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
+                raise SuiteError(name, test_line, f"tests[{index}]{where}: {exc}") from None
+            cases.append(
+                Case(
+                    id=case_id,
+                    file=name,
+                    line=test_line,
+                    messages=messages,
+                    options=options,
+                    assertions=rendered,
+                    description=test.description or "",
+                    vars=variables,
+                    repeat=test.repeat or default.repeat or 1,
+                    threshold=_first(test.threshold, default.threshold, 1.0),
+                    tags=tuple(dict.fromkeys([*spec.tags, *default.tags, *test.tags])),
+                    metadata={**spec.metadata, **default.metadata, **test.metadata},
+                    endpoint=test.endpoint or default.endpoint or spec.endpoint,
+                    model=test.model or default.model or spec.model,
+                    prompt_label=prompt.label if len(prompts) > 1 else None,
+                )
+            )
+    return cases
+
+
+def _first(*values: float | None) -> float:
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("unreachable: the last default is not None")
+
+
+def _test_id(test: TestSpec, index: int) -> str:
+    raw = test.id or test.description or f"test-{index + 1}"
+    # "::" separates node id parts and newlines break terminal lines; neither belongs in a name
+    return " ".join(raw.replace("::", ":").split())
+
+
+def _prompts(name: str, specs: Sequence[str | PromptSpec | list[Message]], data: Any) -> list[_Prompt]:
+    prompts: list[_Prompt] = []
+    for index, spec in enumerate(specs):
+        line = line_of(data, ("prompts", index))
+        label = f"prompt-{index + 1}"
+        if isinstance(spec, str):
+            messages = [("user", spec)]
+        elif isinstance(spec, list):
+            messages = [(m.role, m.content) for m in spec]
+        else:
+            label = spec.id or spec.label or label
+            if (spec.prompt is None) == (spec.messages is None):
+                raise SuiteError(name, line, f"prompts[{index}]: give exactly one of prompt or messages")
+            messages = (
+                [("user", spec.prompt)]
+                if spec.prompt is not None
+                else [(m.role, m.content) for m in spec.messages or []]
+            )
+        if not messages:
+            raise SuiteError(name, line, f"prompts[{index}]: no messages")
+        prompts.append(_Prompt(label, line, messages))
+    return prompts
+
+
+def _assertions(name: str, data: Any, specs: list[AssertionSpec], loc: tuple[Any, ...]) -> list[Assertion]:
+    result: list[Assertion] = []
+    for index, spec in enumerate(specs):
+        line = line_of(data, (*loc, index))
+        problem = validate_assertion(spec.type, spec.value, spec.threshold)
+        if problem is not None:
+            field = ".".join(str(p) for p in loc[:-1]) if loc[0] == "defaultTest" else f"tests[{loc[1]}]"
+            raise SuiteError(name, line, f"{field}.assert[{index}]: {problem}")
+        kind, negate = parse_type(spec.type)
+        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line))
+    return result
+
+
+def _merge_options(base: Options | dict[str, Any] | None, override: Options | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for options in (base, override):
+        if options is None:
+            continue
+        values = options if isinstance(options, dict) else options.model_dump(exclude_none=True)
+        for key, value in values.items():
+            if key == "extra_body":
+                merged["extra_body"] = {**merged.get("extra_body", {}), **value}
+            else:
+                merged[key] = value
+    return merged

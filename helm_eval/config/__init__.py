@@ -1,0 +1,51 @@
+"""Configuration and suite models, and loading them with file:line errors."""
+
+from helm_eval.config._errors import ConfigError, HelmEvalError, SuiteError
+from helm_eval.config._project import (
+    DEFAULT_ENDPOINT_NAME,
+    ENV_API_KEY,
+    ENV_ENDPOINT,
+    ENV_MODEL,
+    EndpointSpec,
+    ProjectConfig,
+    find_config_file,
+    load_project_config,
+)
+from helm_eval.config._suite import (
+    AssertionSpec,
+    DefaultTestSpec,
+    Message,
+    Options,
+    PromptSpec,
+    SuiteSpec,
+    TestSpec,
+)
+from helm_eval.config._validate import validate
+from helm_eval.config._yaml import LineDict, LineList, line_of, load_yaml, load_yaml_text
+
+__all__ = [
+    "DEFAULT_ENDPOINT_NAME",
+    "ENV_API_KEY",
+    "ENV_ENDPOINT",
+    "ENV_MODEL",
+    "AssertionSpec",
+    "ConfigError",
+    "DefaultTestSpec",
+    "EndpointSpec",
+    "HelmEvalError",
+    "LineDict",
+    "LineList",
+    "Message",
+    "Options",
+    "ProjectConfig",
+    "PromptSpec",
+    "SuiteError",
+    "SuiteSpec",
+    "TestSpec",
+    "find_config_file",
+    "line_of",
+    "load_project_config",
+    "load_yaml",
+    "load_yaml_text",
+    "validate",
+]

@@ -1,0 +1,129 @@
+"""Project configuration: ``helm-eval.yaml`` at the rootdir or ``[tool.helm-eval]`` in pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from helm_eval.config._errors import ConfigError, SuiteError
+from helm_eval.config._suite import Options, _Strict
+from helm_eval.config._validate import validate
+from helm_eval.config._yaml import load_yaml
+
+CONFIG_FILENAMES = ("helm-eval.yaml", "helm-eval.yml")
+ENV_ENDPOINT = "HELM_EVAL_ENDPOINT"
+ENV_MODEL = "HELM_EVAL_MODEL"
+ENV_API_KEY = "HELM_EVAL_API_KEY"
+DEFAULT_ENDPOINT_NAME = "default"
+
+
+class EndpointSpec(_Strict):
+    """An OpenAI-compatible server (vLLM or any other) that cases can be sent to."""
+
+    url: str
+    """Base URL including the API prefix, e.g. ``http://127.0.0.1:8000/v1``."""
+    model: str | None = None
+    """Model name to request; when unset and the server serves exactly one model, that one is used."""
+    api_key_env: str = ENV_API_KEY
+    """Name of the environment variable holding the API key. Keys are never read from files."""
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """Most requests in flight to this endpoint (defaults to the global ``concurrency``)."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Per-request timeout in seconds (defaults to the global ``timeout``)."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint url must start with http:// or https://, got {url!r}")
+        return url.rstrip("/")
+
+
+class ProjectConfig(_Strict):
+    """Settings for a project; every field has a command-line twin or a documented default."""
+
+    suites: list[str] = Field(default_factory=lambda: ["suites/**/*.yaml", "suites/**/*.yml"])
+    """Glob patterns, relative to the rootdir, of the YAML files that are suites."""
+    endpoints: dict[str, EndpointSpec] = Field(default_factory=dict)
+    """Named endpoints; routing and failover choose among them."""
+    default_endpoint: str | None = None
+    """Endpoint used when a case names none (default: the first declared)."""
+    concurrency: int = Field(default=64, ge=1, le=4096)
+    """Most requests in flight overall; vLLM batches what it is sent, so keep its queue full."""
+    timeout: float = Field(default=120.0, gt=0)
+    """Per-request timeout in seconds (time spent queued in helm-eval does not count)."""
+    retries: int = Field(default=3, ge=0, le=20)
+    """Retries per call on connection errors, timeouts, 429 and 5xx, with backoff and jitter."""
+    report: str | None = None
+    """Path of the JSON run record to write."""
+    options: Options = Field(default_factory=lambda: Options(temperature=0.0, max_tokens=256))
+    """Sampling defaults for every call, below ``defaultTest.options`` and each test's ``options``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_keys_in_files(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for spec in (data.get("endpoints") or {}).values():
+                if isinstance(spec, dict) and ("api_key" in spec or "api-key" in spec):
+                    raise ValueError("api keys are read from the environment only; name the variable with api_key_env")
+        return data
+
+    @model_validator(mode="after")
+    def _default_is_declared(self) -> ProjectConfig:
+        if self.default_endpoint is not None and self.default_endpoint not in self.endpoints:
+            raise ValueError(f"default_endpoint {self.default_endpoint!r} is not among the endpoints")
+        return self
+
+
+def find_config_file(rootdir: Path) -> Path | None:
+    """The config file helm-eval reads by default: ``helm-eval.yaml`` or pyproject.toml with a section."""
+    for name in CONFIG_FILENAMES:
+        candidate = rootdir / name
+        if candidate.is_file():
+            return candidate
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file() and _pyproject_section(pyproject) is not None:
+        return pyproject
+    return None
+
+
+def load_project_config(path: Path | None, display_root: Path | None = None) -> ProjectConfig:
+    """Load and validate a config file; ``None`` gives the defaults. Errors name file and line."""
+    if path is None:
+        return ProjectConfig()
+    name = _display(path, display_root)
+    if path.name == "pyproject.toml" or path.suffix == ".toml":
+        section = _pyproject_section(path)
+        if section is None:
+            raise ConfigError(f"{name}: no [tool.helm-eval] section")
+        return validate(ProjectConfig, section, f"{name} [tool.helm-eval]")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {name}")
+    data = load_yaml(path, name)
+    if data is None:
+        return ProjectConfig()
+    if not isinstance(data, dict):
+        raise SuiteError(name, getattr(data, "line", 1), "config must be a mapping")
+    return validate(ProjectConfig, data, name)
+
+
+def _pyproject_section(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    section = data.get("tool", {}).get("helm-eval")
+    return section if isinstance(section, dict) else None
+
+
+def _display(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)

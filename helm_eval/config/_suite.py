@@ -1,0 +1,144 @@
+"""The suite file format: promptfoo's shape (description, prompts, defaultTest, tests) as pydantic models.
+
+``helm-eval schema`` exports ``SuiteSpec.model_json_schema()`` so editors can autocomplete suites.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Message(_Strict):
+    """One chat message."""
+
+    role: Literal["system", "user", "assistant"]
+    """Who speaks: ``system`` sets behaviour, ``user`` asks, ``assistant`` is a prior model turn."""
+    content: str
+    """The text; ``{{var}}`` placeholders are filled from the test's ``vars``."""
+
+
+class PromptSpec(_Strict):
+    """A named prompt: either a single user ``prompt`` string or a chat ``messages`` list."""
+
+    id: str | None = None
+    """Short name used in node ids when a suite has several prompts."""
+    label: str | None = None
+    """Alias of ``id`` (promptfoo's name for it)."""
+    prompt: str | None = None
+    """A template sent as one user message."""
+    messages: list[Message] | None = None
+    """A chat conversation template."""
+
+
+class Options(_Strict):
+    """Sampling parameters for the call; anything not listed here goes in ``extra_body``."""
+
+    temperature: float | None = Field(default=None, ge=0)
+    """Sampling temperature; helm-eval defaults to 0 so CI answers are repeatable."""
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    """Nucleus sampling mass."""
+    top_k: int | None = None
+    """vLLM top-k sampling (-1 disables)."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Most completion tokens to generate; also what a budget reserves."""
+    min_tokens: int | None = Field(default=None, ge=0)
+    """Fewest completion tokens (vLLM extension)."""
+    seed: int | None = None
+    """Sampling seed, for repeatable sampling at temperature > 0."""
+    stop: str | list[str] | None = None
+    """Stop sequences."""
+    presence_penalty: float | None = None
+    """OpenAI presence penalty."""
+    frequency_penalty: float | None = None
+    """OpenAI frequency penalty."""
+    repetition_penalty: float | None = None
+    """vLLM repetition penalty."""
+    extra_body: dict[str, Any] | None = None
+    """Extra request fields passed through unchanged."""
+
+
+class AssertionSpec(_Strict):
+    """One assertion on the output (promptfoo naming; a ``not-`` prefix negates the type)."""
+
+    type: str
+    """Check type, e.g. ``contains``, ``regex``, ``is-json``, ``levenshtein``, ``not-icontains``."""
+    value: Any = None
+    """What the check compares against (a string, list, number, mapping or JSON Schema, per type)."""
+    threshold: float | None = None
+    """Type-specific bound, e.g. the maximum edit distance for ``levenshtein`` or milliseconds for ``latency``."""
+    weight: float = Field(default=1.0, ge=0)
+    """Relative weight in the case's score."""
+    metric: str | None = None
+    """Optional name to report this assertion under."""
+
+
+class TestSpec(_Strict):
+    """One test: variables for the prompt templates and the assertions its output must pass."""
+
+    __test__ = False  # not a pytest test class
+
+    id: str | None = None
+    """Stable name, used in the pytest node id; defaults to ``description`` or ``test-N``."""
+    description: str | None = None
+    """Human-readable summary."""
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """Values for ``{{var}}`` placeholders."""
+    assert_: list[AssertionSpec] = Field(default_factory=list, alias="assert")
+    """Assertions; all must pass for a run of the case to pass."""
+    options: Options | None = None
+    """Sampling parameters, merged over ``defaultTest.options``."""
+    repeat: int | None = Field(default=None, ge=1, le=1000)
+    """Run the case this many times."""
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    """Minimum pass rate over repeats (default 1.0: every run must pass)."""
+    tags: list[str] = Field(default_factory=list)
+    """Tags, applied as pytest markers (``-m tag``)."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Free-form data kept in the run record."""
+    endpoint: str | None = None
+    """Name of a configured endpoint to send this test to."""
+    model: str | None = None
+    """Model name to request, overriding the endpoint's."""
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_names(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag or any(ch.isspace() for ch in tag) or tag.startswith("-"):
+                raise ValueError(f"tag {tag!r} must be a single word usable as a pytest marker")
+        return tags
+
+
+class DefaultTestSpec(TestSpec):
+    """Defaults merged into every test of the suite."""
+
+    __test__ = False
+
+
+class SuiteSpec(_Strict):
+    """A suite file: prompts × tests, each test a pytest item per prompt."""
+
+    description: str | None = None
+    """What the suite evaluates."""
+    prompts: list[str | PromptSpec | list[Message]] = Field(min_length=1)
+    """Prompt templates: strings (one user message), chat ``messages`` lists, or ``{id, messages}`` maps."""
+    defaultTest: DefaultTestSpec | None = None
+    """Defaults for every test."""
+    tests: list[TestSpec] = Field(min_length=1)
+    """The test cases."""
+    endpoint: str | None = None
+    """Endpoint name for every test of this suite."""
+    model: str | None = None
+    """Model name for every test of this suite."""
+    tags: list[str] = Field(default_factory=list)
+    """Tags for every test of this suite."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Free-form data, e.g. ``owner: team-search``."""
+    version: int | None = None
+    """Format version (optional; currently 1)."""

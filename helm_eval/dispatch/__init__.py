@@ -1,0 +1,6 @@
+"""Sending model calls: the OpenAI-compatible client and the background dispatch loop."""
+
+from helm_eval.dispatch._client import Endpoint, build_payload, parse_retry_after
+from helm_eval.dispatch._dispatcher import Dispatcher
+
+__all__ = ["Dispatcher", "Endpoint", "build_payload", "parse_retry_after"]

@@ -1,0 +1,182 @@
+"""The OpenAI-compatible HTTP client: one chat request with retries, backoff and Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from helm_eval._records import Call, Outcome
+
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.25
+BACKOFF_CAP_S = 20.0
+RETRY_AFTER_CAP_S = 120.0
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """A resolved endpoint: where to send, with which key and limits."""
+
+    name: str
+    base_url: str
+    model: str | None
+    api_key: str | None
+    max_concurrency: int
+    timeout: float
+
+    def headers(self) -> dict[str, str]:
+        """Request headers; the key is added here and nowhere else, so it never reaches a message."""
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Fatal(Exception):
+    pass
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """Full-jitter exponential backoff for retry ``attempt`` (0-based)."""
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return max(0.0, min(seconds, RETRY_AFTER_CAP_S))
+
+
+def _error_text(status: int, body: bytes) -> str:
+    detail = ""
+    try:
+        data = json.loads(body)
+        error = data.get("error", data) if isinstance(data, dict) else data
+        detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+    except ValueError:
+        detail = body[:200].decode("utf-8", "replace")
+    return f"HTTP {status}" + (f": {detail[:300]}" if detail else "")
+
+
+def build_payload(call: Call) -> dict[str, Any]:
+    """The JSON body of a chat completion request for ``call``."""
+    params = dict(call.params)
+    extra = params.pop("extra_body", None) or {}
+    return {"model": call.model, "messages": list(call.messages), **params, **extra}
+
+
+class ChatClient:
+    """Sends chat completions to endpoints over one aiohttp session; lives on the dispatch loop."""
+
+    def __init__(self, session: aiohttp.ClientSession, retries: int, rng: random.Random | None = None) -> None:
+        self._session = session
+        self._retries = retries
+        self._rng = rng or random.Random()
+
+    async def chat(self, endpoint: Endpoint, call: Call, slots: asyncio.Semaphore) -> Outcome:
+        """Send ``call``; retry transient failures; return an ``Outcome`` (with ``error`` set if it never worked).
+
+        ``slots`` bounds requests in flight; it is released while backing off so a waiting retry does not hold
+        capacity that other calls could use.
+        """
+        body = json.dumps(build_payload(call)).encode()
+        url = f"{endpoint.base_url}/chat/completions"
+        timeout = aiohttp.ClientTimeout(total=endpoint.timeout)
+        last_error = ""
+        for attempt in range(self._retries + 1):
+            retry_after: float | None = None
+            async with slots:
+                started = time.perf_counter()
+                try:
+                    data = await self._post(url, body, endpoint.headers(), timeout)
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    return _outcome(data, endpoint, call, latency_ms, attempt)
+                except _Retryable as exc:
+                    last_error, retry_after = str(exc), exc.retry_after
+                except _Fatal as exc:
+                    return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempt, error=str(exc))
+                except TimeoutError:
+                    last_error = f"timed out after {endpoint.timeout:g} s"
+                except aiohttp.ClientError as exc:
+                    last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
+            if attempt < self._retries:
+                delay = retry_after if retry_after is not None else backoff_delay(attempt, self._rng)
+                await asyncio.sleep(delay)
+        return Outcome(
+            "",
+            endpoint=endpoint.name,
+            model=call.model,
+            retries=self._retries,
+            error=f"{last_error} (after {self._retries + 1} attempts)",
+        )
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> Any:
+        async with self._session.post(url, data=body, headers=headers, timeout=timeout) as response:
+            payload = await response.read()
+            if response.status == 200:
+                try:
+                    return json.loads(payload)
+                except ValueError:
+                    raise _Retryable("malformed JSON in response") from None
+            message = _error_text(response.status, payload)
+            if response.status in RETRY_STATUSES or response.status >= 500:
+                raise _Retryable(message, parse_retry_after(response.headers.get("Retry-After")))
+            raise _Fatal(message)
+
+
+def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retries: int) -> Outcome:
+    try:
+        choice = data["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = data.get("usage") or {}
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise _Retryable("response has no choices[0].message") from None
+    return Outcome(
+        text=text,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        latency_ms=latency_ms,
+        endpoint=endpoint.name,
+        model=str(data.get("model") or call.model),
+        retries=retries,
+        finish_reason=choice.get("finish_reason"),
+    )
+
+
+async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeout: float = 10.0) -> list[str]:
+    """Names of the models an endpoint serves (``GET /models``); raises ``ConnectionError`` with a reason."""
+    url = f"{endpoint.base_url}/models"
+    try:
+        async with session.get(url, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            payload = await resp.read()
+            if resp.status != 200:
+                raise ConnectionError(_error_text(resp.status, payload))
+            data = json.loads(payload)
+    except TimeoutError:
+        raise ConnectionError(f"no answer within {timeout:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise ConnectionError(str(exc) or type(exc).__name__) from None
+    except ValueError:
+        raise ConnectionError("malformed JSON from /models") from None
+    return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]

@@ -1,0 +1,164 @@
+"""pytest hooks and options of helm-eval; thin on purpose.
+
+Without ``--helm-eval`` nothing but this module is imported and every hook returns at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from helm_eval.run import HelmModel, SuiteFile
+
+SUITE_SUFFIXES = (".yaml", ".yml")
+
+
+def _positive_int(flag: str) -> argparse._ActionsContainer | object:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} expects a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {value}")
+        return value
+
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--helm-eval-retries expects a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--helm-eval-retries must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--helm-eval-timeout expects seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--helm-eval-timeout must be positive, got {value:g}")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``helm-eval`` option group; each option's config-file twin is named in its help."""
+    group = parser.getgroup("helm-eval", "helm-eval: LLM evaluation suites")
+    group.addoption(
+        "--helm-eval",
+        action="store_true",
+        default=False,
+        help="run evaluation suites (YAML files matched by 'suites' in helm-eval.yaml) and helm_model tests",
+    )
+    group.addoption(
+        "--helm-eval-config",
+        metavar="PATH",
+        default=None,
+        help="config file (default: helm-eval.yaml at the rootdir, else [tool.helm-eval] in pyproject.toml)",
+    )
+    group.addoption(
+        "--helm-eval-endpoint",
+        metavar="URL",
+        default=None,
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (env HELM_EVAL_ENDPOINT; config: endpoints)",
+    )
+    group.addoption(
+        "--helm-eval-model",
+        metavar="NAME",
+        default=None,
+        help="model to request (env HELM_EVAL_MODEL; default: the endpoint's only served model)",
+    )
+    group.addoption(
+        "--helm-eval-concurrency",
+        metavar="N",
+        default=None,
+        type=_positive_int("--helm-eval-concurrency"),
+        help="most requests in flight per endpoint (config: concurrency; default 64)",
+    )
+    group.addoption(
+        "--helm-eval-timeout",
+        metavar="S",
+        default=None,
+        type=_seconds,
+        help="per-request timeout in seconds (config: timeout; default 120)",
+    )
+    group.addoption(
+        "--helm-eval-retries",
+        metavar="N",
+        default=None,
+        type=_non_negative_int,
+        help="retries on connection errors, timeouts, 429 and 5xx (config: retries; default 3)",
+    )
+    group.addoption(
+        "--helm-eval-report", metavar="PATH", default=None, help="write the JSON run record here (config: report)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the run object when ``--helm-eval`` is on; make suite files reachable from testpaths."""
+    if not config.getoption("helm_eval"):
+        return
+    from helm_eval.config import HelmEvalError
+    from helm_eval.run import RUN_KEY, HelmEvalRun, Settings
+
+    try:
+        settings = Settings.from_pytest(config)
+    except HelmEvalError as exc:
+        raise pytest.UsageError(f"helm-eval: {exc}") from None
+    run = HelmEvalRun(config, settings)
+    config.stash[RUN_KEY] = run
+    config.pluginmanager.register(run, "helm-eval-run")
+    _add_suite_roots(config, settings.suite_paths)
+
+
+def _add_suite_roots(config: pytest.Config, suites: set[Path]) -> None:
+    """When pytest collects from ``testpaths``, also collect the configured suites lying outside them."""
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    roots = [Path(config.invocation_params.dir, arg).resolve() for arg in config.args]
+    for suite in sorted(suites):
+        if not any(suite == root or root in suite.parents for root in roots):
+            config.args.append(str(suite))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
+    """Suite files become ``SuiteFile`` collectors: those the config's globs match, or named on the command line."""
+    if file_path.suffix not in SUITE_SUFFIXES:
+        return None
+    from helm_eval.run import RUN_KEY, SuiteFile
+
+    run = parent.config.stash.get(RUN_KEY, None)
+    if run is None:
+        return None
+    resolved = file_path.resolve()
+    if resolved in run.settings.suite_paths or _named_on_command_line(parent.config, resolved):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
+    cwd = Path(config.invocation_params.dir)
+    return any(
+        (cwd / arg.split("::")[0]).resolve() == path for arg in config.invocation_params.args if not arg.startswith("-")
+    )
+
+
+@pytest.fixture
+def helm_model(request: pytest.FixtureRequest) -> HelmModel:
+    """Call the configured model from a test: ``helm_model("What is 2+2?").text``.
+
+    Calls go through helm-eval's dispatch (same endpoints, retries and accounting as suites) and land in the
+    run record and JUnit properties. Skipped unless pytest runs with ``--helm-eval``.
+    """
+    from helm_eval.run import make_helm_model
+
+    return make_helm_model(request)

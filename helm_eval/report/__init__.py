@@ -1,0 +1,7 @@
+"""Reporters; every one reads the ``RunRecord`` and nothing else."""
+
+from helm_eval.report._json import read_run_record, write_run_record
+from helm_eval.report._junit import add_locations, junit_names
+from helm_eval.report._terminal import summary_rows, write_summary
+
+__all__ = ["add_locations", "junit_names", "read_run_record", "summary_rows", "write_run_record", "write_summary"]

@@ -1,0 +1,65 @@
+"""The terminal summary: cases, outcomes, tokens and latency per suite."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from helm_eval._records import CaseResult, RunRecord
+from helm_eval._stats import percentile
+
+HEADERS = ("suite", "cases", "passed", "failed", "error", "skipped", "tokens", "p50 ms", "p95 ms")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def summary_rows(record: RunRecord) -> list[tuple[str, ...]]:
+    """One row per suite (Python tests grouped by file), then a total row."""
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for case in record.cases:
+        groups[case.suite or case.file].append(case)
+    rows = [_row(name, cases) for name, cases in sorted(groups.items())]
+    if len(groups) > 1:
+        rows.append(_row("total", record.cases))
+    return rows
+
+
+def _row(name: str, cases: list[CaseResult]) -> tuple[str, ...]:
+    latencies = [ms for case in cases for ms in case.latency_ms]
+    count = {s: sum(1 for c in cases if c.status == s) for s in ("passed", "failed", "error", "skipped")}
+    return (
+        name,
+        str(len(cases)),
+        str(count["passed"]),
+        str(count["failed"]),
+        str(count["error"]),
+        str(count["skipped"]),
+        f"{sum(c.total_tokens for c in cases):,}",
+        _ms(percentile(latencies, 50)),
+        _ms(percentile(latencies, 95)),
+    )
+
+
+def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
+    """Write the summary table and token totals, one line at a time."""
+    rows = summary_rows(record)
+    if not rows:
+        write_line("no helm-eval cases ran")
+        return
+    widths = [max(len(HEADERS[i]), *(len(r[i]) for r in rows)) for i in range(len(HEADERS))]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest])
+
+    write_line(fmt(HEADERS))
+    for row in rows:
+        write_line(fmt(row))
+    totals = record.totals()
+    write_line(
+        f"calls: {totals['calls']:,}  prompt tokens: {totals['prompt_tokens']:,}  "
+        f"completion tokens: {totals['completion_tokens']:,}  retries: {totals['retries']:,}"
+    )

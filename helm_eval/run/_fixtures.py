@@ -1,0 +1,74 @@
+"""The ``helm_model`` fixture: model calls from hand-written tests, through the same dispatch and accounting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from helm_eval._records import Call, Outcome
+from helm_eval.config import HelmEvalError, Options
+from helm_eval.run._items import RUN_KEY
+from helm_eval.run._session import PYTHON_CALLS_KEY, HelmEvalRun
+
+
+class ModelCallError(Exception):
+    """A call made through ``helm_model`` failed for good (after retries)."""
+
+
+class HelmModel:
+    """Calls the configured model from a Python test; every call is recorded in the run record and JUnit."""
+
+    def __init__(self, run: HelmEvalRun, item: pytest.Item) -> None:
+        self._run = run
+        self._item = item
+
+    def chat(
+        self,
+        prompt: str | Sequence[dict[str, str]],
+        *,
+        system: str | None = None,
+        endpoint: str | None = None,
+        model: str | None = None,
+        **options: Any,
+    ) -> Outcome:
+        """Send a prompt (or a list of chat messages) and return the ``Outcome``.
+
+        ``options`` are sampling parameters (``temperature``, ``max_tokens``, ``seed``, ``stop``, ...) merged
+        over the project's defaults. Raises ``ModelCallError`` when the call fails after retries.
+        """
+        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+        if isinstance(prompt, str):
+            messages.append({"role": "user", "content": prompt})
+        else:
+            messages.extend(dict(m) for m in prompt)
+        params = self._run.settings.config.options.model_dump(exclude_none=True)
+        params.update(Options.model_validate(options).model_dump(exclude_none=True))
+        planner = self._run.planner
+        name = endpoint or planner.default
+        if name not in planner.endpoints:
+            raise ValueError(f"unknown endpoint {name!r} (configured: {', '.join(sorted(planner.endpoints))})")
+        target = planner.endpoints[name]
+        resolved = model or target.model
+        if resolved is None:
+            raise ValueError(f"no model for endpoint {name!r}")
+        outcome = self._run.call(Call(name, target.base_url, resolved, tuple(messages), params))
+        self._item.stash.setdefault(PYTHON_CALLS_KEY, []).append(outcome)
+        if outcome.error:
+            raise ModelCallError(f"call to endpoint {name!r} ({target.base_url}) failed: {outcome.error}")
+        return outcome
+
+    __call__ = chat
+
+
+def make_helm_model(request: pytest.FixtureRequest) -> HelmModel:
+    """The ``helm_model`` fixture's value; skips the test unless pytest runs with ``--helm-eval``."""
+    run = request.config.stash.get(RUN_KEY, None)
+    if run is None:
+        pytest.skip("helm-eval is off: run pytest with --helm-eval to call models")
+    try:
+        run.dispatcher()  # checks the endpoints (and discovers the model) once per session
+    except HelmEvalError as exc:
+        pytest.fail(f"helm-eval: {exc}", pytrace=False)
+    return HelmModel(run, request.node)

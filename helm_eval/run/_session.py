@@ -1,0 +1,245 @@
+"""The per-session run object: dispatch ahead after collection, collect results, write reports.
+
+Registered with the plugin manager only when ``--helm-eval`` is given, so pytest runs without the flag pay
+nothing. Its hooks are the pipeline's seams: plan and dispatch after collection, record per report, report
+at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
+from helm_eval._text import excerpt
+from helm_eval.config import HelmEvalError
+from helm_eval.dispatch import Dispatcher, Endpoint
+from helm_eval.plan import Planner, resolve_endpoints
+from helm_eval.report import add_locations, write_run_record, write_summary
+from helm_eval.run._items import OUTPUT_EXCERPT, RESULT_KEY, CaseItem, record_usage_properties
+from helm_eval.run._settings import Settings
+
+PYTHON_CALLS_KEY = pytest.StashKey[list[Outcome]]()
+
+
+class HelmEvalRun:
+    """State of one helm-eval session (stored in ``config.stash``, never in module globals)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.record = RunRecord(started_at=time.time())
+        self.is_worker = hasattr(config, "workerinput")
+        self._endpoints: dict[str, Endpoint] | None = None
+        self._planner: Planner | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._futures: dict[str, list[concurrent.futures.Future[Outcome]]] = {}
+        self._checked = False
+
+    # -- set-up -------------------------------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Resolved endpoints (config file, then environment, then command line)."""
+        if self._endpoints is None:
+            self._endpoints, default = resolve_endpoints(self.settings.config, self.settings.overrides)
+            self._planner = Planner(self._endpoints, default)
+        return self._endpoints
+
+    @property
+    def planner(self) -> Planner:
+        """The planner routing cases to endpoints."""
+        _ = self.endpoints
+        assert self._planner is not None
+        return self._planner
+
+    def display_path(self, path: Path) -> str:
+        """``path`` relative to the rootdir with forward slashes (how suites are named everywhere)."""
+        try:
+            return path.resolve().relative_to(self.settings.rootdir.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def endpoint_url(self, name: str) -> str:
+        """Base URL of endpoint ``name`` (for messages)."""
+        endpoint = self.endpoints.get(name)
+        return endpoint.base_url if endpoint else "?"
+
+    def check_case_endpoint(self, case: Case) -> None:
+        """Fail collection of a case that names an endpoint nobody configured."""
+        from helm_eval.config import SuiteError
+
+        if case.endpoint is not None and case.endpoint not in self.endpoints:
+            known = ", ".join(sorted(self.endpoints))
+            raise SuiteError(case.file, case.line, f"unknown endpoint {case.endpoint!r} (configured: {known})")
+
+    def dispatcher(self) -> Dispatcher:
+        """The dispatcher, started and with every endpoint it will use checked once."""
+        if self._dispatcher is None:
+            self._dispatcher = Dispatcher(self.endpoints, retries=self.settings.retries)
+            self._dispatcher.start()
+        if not self._checked:
+            self._checked = True
+            self._check_endpoints(self._dispatcher)
+        return self._dispatcher
+
+    def _check_endpoints(self, dispatcher: Dispatcher) -> None:
+        """Ask every endpoint for its models once, so a dead server is one clear error, not N timeouts."""
+        problems: list[str] = []
+        for name, answer in dispatcher.check_endpoints().items():
+            endpoint = self.endpoints[name]
+            if isinstance(answer, str):
+                problems.append(f"endpoint {name!r} at {endpoint.base_url} is unreachable: {answer}")
+            elif endpoint.model is None:
+                if len(answer) == 1:
+                    endpoint.model = answer[0]
+                else:
+                    problems.append(
+                        f"endpoint {name!r} serves {len(answer)} models ({', '.join(answer) or 'none'}); "
+                        "choose one with --helm-eval-model or the endpoint's model"
+                    )
+            elif endpoint.model not in answer:
+                problems.append(
+                    f"endpoint {name!r} at {endpoint.base_url} does not serve model {endpoint.model!r} "
+                    f"(it serves: {', '.join(answer) or 'nothing'})"
+                )
+        if problems:
+            raise HelmEvalError("; ".join(problems))
+
+    # -- plan and dispatch ------------------------------------------------------------------------------
+
+    def submit(self, item: CaseItem) -> list[concurrent.futures.Future[Outcome]]:
+        """Plan and send the calls of ``item`` (once)."""
+        futures = self._futures.get(item.nodeid)
+        if futures is None:
+            dispatcher = self.dispatcher()
+            futures = [dispatcher.submit(call) for call in self.planner.calls(item.case)]
+            self._futures[item.nodeid] = futures
+        return futures
+
+    def outcomes_for(self, item: CaseItem) -> list[Outcome]:
+        """Wait for the outcomes of ``item``'s calls, submitting them now if they were not sent ahead."""
+        return [future.result() for future in self.submit(item)]
+
+    def call(self, call: Call) -> Outcome:
+        """Send one call from a Python test through the same dispatcher and wait for it."""
+        return self.dispatcher().submit(call).result()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Dispatch ahead: submit the calls of every selected case now, in collection order.
+
+        xdist workers collect every item but run only those the controller hands them, so there each item
+        submits its own calls when it starts.
+        """
+        items = [item for item in session.items if isinstance(item, CaseItem)]
+        if not items:
+            return
+        try:
+            self.dispatcher()
+            if not self.is_worker:
+                for item in items:
+                    self.submit(item)
+        except HelmEvalError as exc:
+            pytest.exit(f"helm-eval: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+    # -- record ----------------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        """Attach the case's result to the report that decides its status (it travels to the xdist controller)."""
+        calls = item.stash.get(PYTHON_CALLS_KEY, None)
+        if calls and call.when == "call" and RESULT_KEY not in item.stash:
+            item.stash[RESULT_KEY] = python_result(item, calls)
+            record_usage_properties(item, item.stash[RESULT_KEY])
+        report = yield
+        decides = report.when == "call" or (report.when == "setup" and not report.passed)
+        result: CaseResult | None = item.stash.get(RESULT_KEY, None)
+        if decides and (result is not None or isinstance(item, CaseItem)):
+            if result is None:
+                assert isinstance(item, CaseItem)
+                result = CaseResult(item.nodeid, item.case.file, item.case.line, "skipped", suite=item.case.file)
+            if report.when == "setup":
+                result.status = "skipped" if report.skipped else "error"
+                if report.skipped:
+                    result.skip_reason = _skip_reason(report)
+            else:
+                result.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
+            report.helm_eval = result.to_json()
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect results from reports (here or from xdist workers)."""
+        data = getattr(report, "helm_eval", None)
+        if isinstance(data, dict):
+            self.record.cases.append(CaseResult.from_json(data))
+
+    # -- report ----------------------------------------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Cases, outcomes, tokens and latency per suite."""
+        if self.is_worker or not self.record.cases:
+            return
+        self.record.finished_at = time.time()
+        terminalreporter.write_sep("=", "helm-eval")
+        write_summary(self.record, terminalreporter.write_line)
+        if self.settings.report_path is not None:
+            terminalreporter.write_line(f"run record: {self.settings.report_path}")
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C: cancel every call still queued."""
+        if self._dispatcher is not None:
+            self._dispatcher.cancel_pending()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Stop dispatching, then write the run record and add suite lines to the JUnit XML."""
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+            self._dispatcher = None
+        if self.is_worker:
+            return
+        self.record.finished_at = time.time()
+        self.record.endpoints = {
+            name: {"url": ep.base_url, "model": ep.model or ""} for name, ep in (self._endpoints or {}).items()
+        }
+        if self.settings.report_path is not None:
+            write_run_record(self.record, self.settings.report_path)
+        xml_path = self.config.getoption("xmlpath", None)
+        if xml_path:
+            add_locations(Path(xml_path), self.record.cases, self.config.getoption("junitprefix", None))
+
+
+def python_result(item: pytest.Item, outcomes: list[Outcome]) -> CaseResult:
+    """The run-record entry of a Python test that used the ``helm_model`` fixture."""
+    path, line, _ = item.location
+    first = outcomes[0]
+    return CaseResult(
+        nodeid=item.nodeid,
+        file=path,
+        line=None if line is None else line + 1,
+        status="passed",
+        kind="python",
+        suite=path,
+        repeats=len(outcomes),
+        prompt_tokens=sum(o.prompt_tokens or 0 for o in outcomes),
+        completion_tokens=sum(o.completion_tokens or 0 for o in outcomes),
+        latency_ms=[round(o.latency_ms, 3) for o in outcomes if o.ok],
+        model=first.model,
+        endpoint=first.endpoint,
+        retries=sum(o.retries for o in outcomes),
+        calls=len(outcomes),
+        output=excerpt(outcomes[-1].text, OUTPUT_EXCERPT),
+    )
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)

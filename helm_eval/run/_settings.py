@@ -1,0 +1,58 @@
+"""Settings for one pytest session: the config file merged with command-line options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from helm_eval.config import ProjectConfig, find_config_file, load_project_config
+from helm_eval.plan import Overrides
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything the run needs to know before it starts."""
+
+    config: ProjectConfig
+    config_path: Path | None
+    overrides: Overrides
+    rootdir: Path
+    report_path: Path | None
+    retries: int
+    suite_paths: set[Path] = field(default_factory=set)
+
+    @classmethod
+    def from_pytest(cls, config: pytest.Config) -> Settings:
+        """Read the config file and the ``--helm-eval-*`` options; raises ``HelmEvalError`` on bad input."""
+        rootdir = Path(config.rootpath)
+        explicit = config.getoption("helm_eval_config")
+        path = Path(explicit) if explicit else find_config_file(rootdir)
+        if path is not None and not path.is_absolute():
+            path = Path(config.invocation_params.dir) / path
+        project = load_project_config(path, rootdir)
+        report = config.getoption("helm_eval_report") or project.report
+        retries = config.getoption("helm_eval_retries")
+        settings = cls(
+            config=project,
+            config_path=path,
+            overrides=Overrides(
+                endpoint=config.getoption("helm_eval_endpoint"),
+                model=config.getoption("helm_eval_model"),
+                concurrency=config.getoption("helm_eval_concurrency"),
+                timeout=config.getoption("helm_eval_timeout"),
+            ),
+            rootdir=rootdir,
+            report_path=_under(rootdir, Path(config.invocation_params.dir), report),
+            retries=project.retries if retries is None else retries,
+        )
+        settings.suite_paths = {p.resolve() for pattern in project.suites for p in rootdir.glob(pattern) if p.is_file()}
+        return settings
+
+
+def _under(rootdir: Path, cwd: Path, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else cwd / path
