@@ -101,6 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--helm-eval-report", metavar="PATH", default=None, help="write the JSON run record here (config: report)"
     )
+    group.addoption(
+        "--helm-eval-serve",
+        metavar="MODEL",
+        default=None,
+        help="start vLLM serving MODEL (a known short name or a path) for the session and send every call to it",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,13 +117,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from helm_eval.run import RUN_KEY, HelmEvalRun, Settings
 
     try:
-        settings = Settings.from_pytest(config)
+        run = HelmEvalRun(config, Settings.from_pytest(config))
     except HelmEvalError as exc:
         raise pytest.UsageError(f"helm-eval: {exc}") from None
-    run = HelmEvalRun(config, settings)
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(run, "helm-eval-run")
-    _add_suite_roots(config, settings.suite_paths)
+    _add_suite_roots(config, run.settings.suite_paths)
 
 
 def _add_suite_roots(config: pytest.Config, suites: set[Path]) -> None:
@@ -146,10 +151,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
 
 
 def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
+    # config.args holds only the positional arguments: option values such as ``--helm-eval-config ci/x.yaml``
+    # are not suites
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
     cwd = Path(config.invocation_params.dir)
-    return any(
-        (cwd / arg.split("::")[0]).resolve() == path for arg in config.invocation_params.args if not arg.startswith("-")
-    )
+    return any((cwd / arg.split("::")[0]).resolve() == path for arg in config.args)
 
 
 @pytest.fixture

@@ -62,8 +62,12 @@ class CaseItem(pytest.Item):
             self.add_marker(tag)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        """Location shown by pytest: the suite file and the test's line (0-based here, as pytest expects)."""
-        return self.path, self.case.line - 1, f"{self.case.file}::{self.case.id}"
+        """Location shown by pytest: the suite file and the test's line (0-based here, as pytest expects).
+
+        The third part heads the failure report. It must not be a suffix of the node id: pytest's ``-v``
+        display would then rewrite its dots as ``::`` (``suites/x::yaml::hello``).
+        """
+        return self.path, self.case.line - 1, f"{self.case.file}:{self.case.line}: {self.case.id}"
 
     def setup(self) -> None:
         """Wait for this case's outcomes; a call that failed for good makes the case an error."""

