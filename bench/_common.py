@@ -46,7 +46,9 @@ def write_suite(project: Path, n: int, max_tokens: int = 16) -> None:
     (project / "suites" / "bench.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def run_pytest(project: Path, endpoint: str, extra: Sequence[str] = ()) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run_pytest(
+    project: Path, endpoint: str, extra: Sequence[str] = ()
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Run ``pytest --helm-eval`` in ``project``; return (wall seconds, the process)."""
     cmd = [
         sys.executable, "-m", "pytest", "--helm-eval", "--helm-eval-endpoint", endpoint,

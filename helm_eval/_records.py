@@ -151,6 +151,15 @@ class CaseResult:
     error: str | None = None
     skip_reason: str | None = None
     duration_s: float = 0.0
+    cost_usd: float | None = None
+    """Cost of the case's calls; ``None`` when no price is known for the endpoint."""
+    estimated_prompt_tokens: int | None = None
+    """Prompt tokens estimated before sending (``/tokenize`` or tiktoken), next to the reported actuals."""
+    judge_tokens: int = 0
+    """Tokens spent by model-graded checks (judges) on this case."""
+    tags: list[str] = field(default_factory=list)
+    owner: str | None = None
+    """Team or owner the case's cost is attributed to."""
 
     @property
     def total_tokens(self) -> int:
@@ -189,6 +198,9 @@ class RunRecord:
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
     started_at: float = 0.0
     finished_at: float = 0.0
+    budget: dict[str, Any] | None = None
+    """Budget state when a budget applied: ``limit_tokens``, ``used_tokens``, ``limit_usd``, ``used_usd``,
+    ``remaining_tokens``, ``source`` (which policy bound), ``exhausted``, ``action`` (``fail``/``warn``), ``cut``."""
     version: int = RUN_RECORD_VERSION
 
     def totals(self) -> dict[str, Any]:
@@ -204,6 +216,8 @@ class RunRecord:
             "completion_tokens": sum(c.completion_tokens for c in self.cases),
             "total_tokens": sum(c.total_tokens for c in self.cases),
             "retries": sum(c.retries for c in self.cases),
+            "cost_usd": _sum_cost(self.cases),
+            "judge_tokens": sum(c.judge_tokens for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),
         }
 
@@ -215,6 +229,7 @@ class RunRecord:
             "finished_at": self.finished_at,
             "labels": self.labels,
             "endpoints": self.endpoints,
+            "budget": self.budget,
             "totals": self.totals(),
             "cases": [c.to_json() for c in self.cases],
         }
@@ -231,4 +246,10 @@ class RunRecord:
             endpoints=dict(data.get("endpoints", {})),
             started_at=float(data.get("started_at", 0.0)),
             finished_at=float(data.get("finished_at", 0.0)),
+            budget=data.get("budget"),
         )
+
+
+def _sum_cost(cases: list[CaseResult]) -> float | None:
+    costs = [c.cost_usd for c in cases if c.cost_usd is not None]
+    return round(sum(costs), 6) if costs else None
