@@ -59,6 +59,8 @@ class Case:
     """Name of the configured endpoint to use; ``None`` lets the planner route."""
     model: str | None = None
     prompt_label: str | None = None
+    priority: int = 0
+    """Higher is admitted first and cut last under a budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,14 @@ class Call:
     """Sampling parameters sent with the request (temperature, max_tokens, seed, stop, ...)."""
     repeat_index: int = 0
     case_id: str | None = None
+    suite: str | None = None
+    kind: str = "call"
+    """``call`` for the system under test, ``judge`` for a model-graded check's call."""
+    reservation: int | None = None
+    """Ledger reservation id when a budget admitted the call."""
+    estimated_prompt_tokens: int | None = None
+    owner: str | None = None
+    """Team the call's cost is attributed to."""
 
 
 @dataclass(slots=True)

@@ -50,6 +50,26 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _usd(text: str) -> float:
+    try:
+        value = float(text.lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--helm-eval-budget-usd expects dollars, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--helm-eval-budget-usd must be 0 or more, got {value:g}")
+    return value
+
+
+def _tokens(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--helm-eval-budget-tokens expects a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--helm-eval-budget-tokens must be 0 or more, got {value}")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The ``helm-eval`` option group; each option's config-file twin is named in its help."""
     group = parser.getgroup("helm-eval", "helm-eval: LLM evaluation suites")
@@ -101,6 +121,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--helm-eval-report", metavar="PATH", default=None, help="write the JSON run record here (config: report)"
     )
+    group.addoption(
+        "--helm-eval-budget-tokens",
+        metavar="N",
+        default=None,
+        type=_tokens,
+        help="token cap (prompt + completion) for --helm-eval-budget-scope; trusted like the policy",
+    )
+    group.addoption(
+        "--helm-eval-budget-usd",
+        metavar="USD",
+        default=None,
+        type=_usd,
+        help="USD cap at per-token prices for --helm-eval-budget-scope",
+    )
+    group.addoption(
+        "--helm-eval-budget-scope",
+        default="pull_request",
+        choices=["run", "pull_request"],
+        help="what the command-line caps cover: this run, or every run of the pull request "
+        "(the default; a run outside a PR is its own scope)",
+    )
+    group.addoption(
+        "--helm-eval-on-exhausted",
+        default=None,
+        choices=["fail", "warn"],
+        help="when the budget cuts cases: fail the check (default) or only warn (config: budget.on_exhausted)",
+    )
+    group.addoption(
+        "--helm-eval-policy",
+        metavar="PATH",
+        default=None,
+        help="trusted budget policy (env HELM_EVAL_POLICY), e.g. the base branch's file; the project "
+        "config may only lower its caps",
+    )
+    group.addoption(
+        "--helm-eval-ledger",
+        metavar="PATH|URL|off",
+        default=None,
+        help="ledger of every call: SQLite path (default .helm-eval/ledger.sqlite), postgresql:// URL, "
+        "or off (config: ledger)",
+    )
+    group.addoption("--helm-eval-label", metavar="KEY=VALUE", action="append", default=None,
+                    help="attribution label (repo, pr, branch, sha, workflow, job, team); CI values are read "
+                         "automatically")  # fmt: skip
     group.addoption(
         "--helm-eval-serve",
         metavar="MODEL",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from helm_eval._records import Assertion, Case
+from helm_eval._text import inert
 from helm_eval.checks import parse_type, validate_assertion
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.config import (
@@ -93,6 +94,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     endpoint=test.endpoint or default.endpoint or spec.endpoint,
                     model=test.model or default.model or spec.model,
                     prompt_label=prompt.label if len(prompts) > 1 else None,
+                    priority=_first_int(test.priority, default.priority, spec.priority),
                 )
             )
     return cases
@@ -105,10 +107,14 @@ def _first(*values: float | None) -> float:
     raise AssertionError("unreachable: the last default is not None")
 
 
+def _first_int(*values: int | None) -> int:
+    return next((v for v in values if v is not None), 0)
+
+
 def _test_id(test: TestSpec, index: int) -> str:
     raw = test.id or test.description or f"test-{index + 1}"
-    # "::" separates node id parts and newlines break terminal lines; neither belongs in a name
-    return " ".join(raw.replace("::", ":").split())
+    # "::" separates node id parts, newlines break terminal lines and escapes drive terminals; none belongs in a name
+    return inert(" ".join(raw.replace("::", ":").split()))
 
 
 def _prompts(name: str, specs: Sequence[str | PromptSpec | list[Message]], data: Any) -> list[_Prompt]:

@@ -1,5 +1,6 @@
 """Configuration and suite models, and loading them with file:line errors."""
 
+from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
 from helm_eval.config._errors import ConfigError, HelmEvalError, SuiteError
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
@@ -24,6 +25,12 @@ from helm_eval.config._validate import validate
 from helm_eval.config._yaml import LineDict, LineList, line_of, load_yaml, load_yaml_text
 
 __all__ = [
+    "SCOPES",
+    "BudgetScope",
+    "BudgetSpec",
+    "Limit",
+    "PolicyConfig",
+    "Price",
     "DEFAULT_ENDPOINT_NAME",
     "ENV_API_KEY",
     "ENV_ENDPOINT",

@@ -8,16 +8,18 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from helm_eval.config._budget import BudgetSpec, Price
 from helm_eval.config._errors import ConfigError, SuiteError
 from helm_eval.config._suite import Options, _Strict
 from helm_eval.config._validate import validate
-from helm_eval.config._yaml import load_yaml
+from helm_eval.config._yaml import line_of, load_yaml
 
 CONFIG_FILENAMES = ("helm-eval.yaml", "helm-eval.yml")
 ENV_ENDPOINT = "HELM_EVAL_ENDPOINT"
 ENV_MODEL = "HELM_EVAL_MODEL"
 ENV_API_KEY = "HELM_EVAL_API_KEY"
 DEFAULT_ENDPOINT_NAME = "default"
+_NO_KEYS_IN_FILES = "api keys are read from the environment only; name the variable with api_key_env"
 
 
 class EndpointSpec(_Strict):
@@ -33,6 +35,11 @@ class EndpointSpec(_Strict):
     """Most requests in flight to this endpoint (defaults to the global ``concurrency``)."""
     timeout: float | None = Field(default=None, gt=0)
     """Per-request timeout in seconds (defaults to the global ``timeout``)."""
+    price: Price | None = None
+    """Per-token price of this endpoint's model (hosted endpoints)."""
+    gpu_hourly_usd: float | None = Field(default=None, ge=0)
+    """Self-hosted vLLM: what the GPU(s) cost per hour; a run's wall time on the endpoint is shared over its
+    calls by token share."""
 
     @field_validator("url")
     @classmethod
@@ -61,6 +68,13 @@ class ProjectConfig(_Strict):
     """Path of the JSON run record to write."""
     options: Options = Field(default_factory=lambda: Options(temperature=0.0, max_tokens=256))
     """Sampling defaults for every call, below ``defaultTest.options`` and each test's ``options``."""
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    """Token/USD caps; a trusted policy (``--helm-eval-policy``) binds, this may only lower it."""
+    prices: dict[str, Price] = Field(default_factory=dict)
+    """Model name → per-token price, for hosted endpoints."""
+    ledger: str | None = None
+    """Where every call is recorded: a SQLite path (default ``.helm-eval/ledger.sqlite``), a ``postgresql://``
+    URL for a shared ledger, or ``off``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -68,7 +82,7 @@ class ProjectConfig(_Strict):
         if isinstance(data, dict):
             for spec in (data.get("endpoints") or {}).values():
                 if isinstance(spec, dict) and ("api_key" in spec or "api-key" in spec):
-                    raise ValueError("api keys are read from the environment only; name the variable with api_key_env")
+                    raise ValueError(_NO_KEYS_IN_FILES)
         return data
 
     @model_validator(mode="after")
@@ -99,6 +113,7 @@ def load_project_config(path: Path | None, display_root: Path | None = None) -> 
         section = _pyproject_section(path)
         if section is None:
             raise ConfigError(f"{name}: no [tool.helm-eval] section")
+        _reject_keys(section, f"{name} [tool.helm-eval]")
         return validate(ProjectConfig, section, f"{name} [tool.helm-eval]")
     if not path.is_file():
         raise ConfigError(f"config file not found: {name}")
@@ -107,7 +122,20 @@ def load_project_config(path: Path | None, display_root: Path | None = None) -> 
         return ProjectConfig()
     if not isinstance(data, dict):
         raise SuiteError(name, getattr(data, "line", 1), "config must be a mapping")
+    _reject_keys(data, name)
     return validate(ProjectConfig, data, name)
+
+
+def _reject_keys(data: dict[str, Any], name: str) -> None:
+    """Point at the line of an ``api_key`` in a config file (the model validator alone names no field)."""
+    endpoints = data.get("endpoints")
+    if not isinstance(endpoints, dict):
+        return
+    for endpoint, spec in endpoints.items():
+        for key in ("api_key", "api-key"):
+            if isinstance(spec, dict) and key in spec:
+                line = line_of(data, ("endpoints", endpoint, key))
+                raise SuiteError(name, line, f"endpoints.{endpoint}.{key}: {_NO_KEYS_IN_FILES}")
 
 
 def _pyproject_section(path: Path) -> dict[str, Any] | None:

@@ -105,6 +105,8 @@ class TestSpec(_Strict):
     """Name of a configured endpoint to send this test to."""
     model: str | None = None
     """Model name to request, overriding the endpoint's."""
+    priority: int | None = None
+    """Higher runs first and is cut last when a budget cannot fit every case (default 0)."""
 
     @field_validator("tags")
     @classmethod
@@ -140,5 +142,7 @@ class SuiteSpec(_Strict):
     """Tags for every test of this suite."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Free-form data, e.g. ``owner: team-search``."""
+    priority: int = 0
+    """Priority of every test of this suite (a test's own ``priority`` wins)."""
     version: int | None = None
     """Format version (optional; currently 1)."""

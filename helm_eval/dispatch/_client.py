@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from helm_eval._records import Call, Outcome
+from helm_eval._text import inert
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.25
@@ -76,7 +78,8 @@ def _error_text(status: int, body: bytes) -> str:
         detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
     except ValueError:
         detail = body[:200].decode("utf-8", "replace")
-    return f"HTTP {status}" + (f": {detail[:300]}" if detail else "")
+    # the body is the server's text, shown in reports and terminals: escape control characters
+    return f"HTTP {status}" + (f": {inert(detail[:300])}" if detail else "")
 
 
 def build_payload(call: Call) -> dict[str, Any]:
@@ -94,7 +97,9 @@ class ChatClient:
         self._retries = retries
         self._rng = rng or random.Random()
 
-    async def chat(self, endpoint: Endpoint, call: Call, slots: asyncio.Semaphore) -> Outcome:
+    async def chat(
+        self, endpoint: Endpoint, call: Call, slots: asyncio.Semaphore, on_send: Callable[[], None] | None = None
+    ) -> Outcome:
         """Send ``call``; retry transient failures; return an ``Outcome`` (with ``error`` set if it never worked).
 
         ``slots`` bounds requests in flight; it is released while backing off so a waiting retry does not hold
@@ -107,6 +112,8 @@ class ChatClient:
         for attempt in range(self._retries + 1):
             retry_after: float | None = None
             async with slots:
+                if on_send is not None:
+                    on_send()
                 started = time.perf_counter()
                 try:
                     data = await self._post(url, body, endpoint.headers(), timeout)

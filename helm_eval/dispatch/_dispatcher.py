@@ -12,7 +12,8 @@ import concurrent.futures
 import contextlib
 import random
 import threading
-from collections.abc import Coroutine, Mapping
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -22,12 +23,23 @@ from helm_eval.dispatch._client import ChatClient, Endpoint, list_models
 
 T = TypeVar("T")
 
+OnFinished = Callable[[Call, Outcome | None, bool, float, float], None]
+"""Called on the loop thread when a call ends: (call, outcome or None if cancelled, sent, started, ended)."""
+
 
 class Dispatcher:
     """Owns the event loop thread, the HTTP session and a request-slot semaphore per endpoint."""
 
-    def __init__(self, endpoints: Mapping[str, Endpoint], *, retries: int = 3, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[str, Endpoint],
+        *,
+        retries: int = 3,
+        seed: int | None = None,
+        on_finished: OnFinished | None = None,
+    ) -> None:
         self.endpoints = dict(endpoints)
+        self.on_finished = on_finished
         self._retries = retries
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -87,7 +99,29 @@ class Dispatcher:
     async def _send(self, call: Call) -> Outcome:
         assert self._client is not None
         endpoint = self.endpoints[call.endpoint]
-        return await self._client.chat(endpoint, call, self._slots[call.endpoint])
+        sent: list[float] = []
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._client.chat(
+                endpoint, call, self._slots[call.endpoint], on_send=lambda: sent.append(time.time())
+            )
+            return outcome
+        finally:
+            if self.on_finished is not None:
+                started = sent[0] if sent else time.time()
+                self.on_finished(call, outcome, bool(sent), started, time.time())
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the dispatch loop (e.g. token estimation) and wait for its result."""
+        if self._loop is None:
+            self.start()
+        return self._run(coro)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session (use only from coroutines running on the dispatch loop)."""
+        assert self._session is not None
+        return self._session
 
     def check_endpoints(self, names: list[str] | None = None) -> dict[str, list[str] | str]:
         """Ask each endpoint for its models: name → model list, or name → reason it could not be reached."""

@@ -2,6 +2,14 @@
 
 from helm_eval.report._json import read_run_record, write_run_record
 from helm_eval.report._junit import add_locations, junit_names
-from helm_eval.report._terminal import summary_rows, write_summary
+from helm_eval.report._terminal import budget_lines, summary_rows, write_summary
 
-__all__ = ["add_locations", "junit_names", "read_run_record", "summary_rows", "write_run_record", "write_summary"]
+__all__ = [
+    "budget_lines",
+    "add_locations",
+    "junit_names",
+    "read_run_record",
+    "summary_rows",
+    "write_run_record",
+    "write_summary",
+]

@@ -63,3 +63,25 @@ def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
         f"calls: {totals['calls']:,}  prompt tokens: {totals['prompt_tokens']:,}  "
         f"completion tokens: {totals['completion_tokens']:,}  retries: {totals['retries']:,}"
     )
+
+
+def budget_lines(record: RunRecord) -> list[str]:
+    """Cost and budget lines for the terminal summary (empty when neither applies)."""
+    lines: list[str] = []
+    cost = record.totals().get("cost_usd")
+    if cost is not None:
+        lines.append(f"cost: ${cost:.4f}")
+    budget = record.budget
+    if not budget:
+        return lines
+    for cap in budget.get("caps", []):
+        if "used" not in cap:
+            continue
+        unit = cap["unit"]
+        used, limit = cap["used"], cap["limit"]
+        amount = f"{used:,.0f} of {limit:,.0f} tokens" if unit == "tokens" else f"${used:.4f} of ${limit:.4f}"
+        lines.append(f"budget: {amount} used for {cap['where']} (limit from {cap['source']})")
+    if budget.get("exhausted"):
+        verdict = "the check fails" if budget.get("action") == "fail" else "warning only"
+        lines.append(f"budget exhausted: {budget['cut']} case(s) cut, reported as skipped; {verdict}")
+    return lines

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from helm_eval._records import Call, Outcome
+from helm_eval._records import Call, Case, Outcome
 from helm_eval.config import HelmEvalError, Options
-from helm_eval.run._items import RUN_KEY
+from helm_eval.run._items import RUN_KEY, BudgetCut
 from helm_eval.run._session import PYTHON_CALLS_KEY, HelmEvalRun
 
 
@@ -53,13 +53,33 @@ class HelmModel:
         resolved = model or target.model
         if resolved is None:
             raise ValueError(f"no model for endpoint {name!r}")
-        outcome = self._run.call(Call(name, target.base_url, resolved, tuple(messages), params))
+        path, line, _ = self._item.location
+        case = Case(
+            id=self._item.nodeid,
+            file=path,
+            line=(line or 0) + 1,
+            messages=tuple(messages),
+            options=params,
+            assertions=(),
+            metadata=_marker_metadata(self._item),
+        )
+        call = Call(name, target.base_url, resolved, tuple(messages), params, case_id=self._item.nodeid, suite=path)
+        try:
+            outcome = self._run.call(call, case)
+        except BudgetCut as cut:
+            pytest.skip(str(cut))
         self._item.stash.setdefault(PYTHON_CALLS_KEY, []).append(outcome)
         if outcome.error:
             raise ModelCallError(f"call to endpoint {name!r} ({target.base_url}) failed: {outcome.error}")
         return outcome
 
     __call__ = chat
+
+
+def _marker_metadata(item: pytest.Item) -> dict[str, Any]:
+    """``@pytest.mark.helm_eval(owner="team-x", priority=5)`` on a test: attribution and priority."""
+    marker = item.get_closest_marker("helm_eval")
+    return dict(marker.kwargs) if marker is not None else {}
 
 
 def make_helm_model(request: pytest.FixtureRequest) -> HelmModel:

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from helm_eval._records import Case, CaseResult, Outcome, Verdict
+from helm_eval._records import Call, Case, CaseResult, Outcome, Verdict
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt, quote
 from helm_eval.checks import run_check
 from helm_eval.collect import load_suite
-from helm_eval.config import SuiteError
+from helm_eval.config import HelmEvalError
 
 if TYPE_CHECKING:
     from helm_eval.run._session import HelmEvalRun
@@ -28,6 +28,14 @@ MARKERS_KEY = pytest.StashKey[set[str]]()
 
 class CaseFailed(Exception):
     """The case's pass rate fell below its threshold; the message is the whole explanation."""
+
+
+class BudgetCut(Exception):
+    """The budget did not admit the case; it is skipped with the reason, never failed."""
+
+    def __init__(self, denial: object) -> None:
+        super().__init__(f"budget: {denial}")
+        self.denial = denial
 
 
 class CaseCallError(Exception):
@@ -44,7 +52,7 @@ class SuiteFile(pytest.File):
             cases = load_suite(self.path, run.display_path(self.path), run.settings.config.options)
             for case in cases:
                 run.check_case_endpoint(case)
-        except SuiteError as exc:
+        except HelmEvalError as exc:
             raise self.CollectError(str(exc)) from None
         for case in cases:
             yield CaseItem.from_parent(self, name=case.id, case=case)
@@ -57,6 +65,7 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         self.outcomes: list[Outcome] = []
+        self.calls: list[Call] = []
         for tag in case.tags:
             _register_marker(self.config, tag)
             self.add_marker(tag)
@@ -73,8 +82,22 @@ class CaseItem(pytest.Item):
         """Wait for this case's outcomes; a call that failed for good makes the case an error."""
         run = _run(self.config)
         started = time.perf_counter()
-        self.outcomes = run.outcomes_for(self)
+        try:
+            self.outcomes = run.outcomes_for(self)
+        except BudgetCut as cut:
+            self.stash[RESULT_KEY] = CaseResult(
+                self.nodeid, self.case.file, self.case.line, "skipped", suite=self.case.file, skip_reason=str(cut)
+            )
+            pytest.skip(str(cut))
+        except HelmEvalError as exc:
+            raise CaseCallError(f"{self.case.file}:{self.case.line}: {self.case.id}: helm-eval: {exc}") from None
         result = self._result(started)
+        accounting = run.accounting
+        result.cost_usd = accounting.case_cost(self.outcomes)
+        estimates = [c.estimated_prompt_tokens for c in self.calls if c.estimated_prompt_tokens is not None]
+        result.estimated_prompt_tokens = sum(estimates) if estimates else None
+        result.owner = self.calls[0].owner if self.calls else accounting.owner(self.case)
+        result.tags = list(self.case.tags)
         failed = [o for o in self.outcomes if o.error]
         self.stash[RESULT_KEY] = result
         self._record_properties(result)

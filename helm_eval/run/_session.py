@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,17 @@ from helm_eval.config import HelmEvalError
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.plan import Planner, resolve_endpoints
 from helm_eval.report import add_locations, write_run_record, write_summary
-from helm_eval.run._items import OUTPUT_EXCERPT, RESULT_KEY, CaseCallError, CaseItem, record_usage_properties
+from helm_eval.ledger import Denial
+from helm_eval.report import budget_lines
+from helm_eval.run._accounting import Accounting
+from helm_eval.run._items import (
+    OUTPUT_EXCERPT,
+    RESULT_KEY,
+    BudgetCut,
+    CaseCallError,
+    CaseItem,
+    record_usage_properties,
+)
 from helm_eval.run._settings import Settings
 
 PYTHON_CALLS_KEY = pytest.StashKey[list[Outcome]]()
@@ -40,7 +50,10 @@ class HelmEvalRun:
         self._dispatcher: Dispatcher | None = None
         self._futures: dict[str, list[concurrent.futures.Future[Outcome]]] = {}
         self._checked = False
+        self._check_error: HelmEvalError | None = None
         self._server: Any = None
+        self._denied: dict[str, Denial] = {}
+        self.accounting = Accounting(settings, settings.budget, is_worker=self.is_worker)
         serve = config.getoption("helm_eval_serve")
         if serve and not self.is_worker:
             self._start_server(serve)
@@ -83,11 +96,20 @@ class HelmEvalRun:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """With ``--helm-eval-serve``: wait until vLLM answers before anything is sent."""
+        """With ``--helm-eval-serve``: wait until vLLM answers before anything is sent.
+
+        The pytest-xdist controller collects nothing, so it checks the endpoints here, before any worker
+        starts: a dead endpoint is then one error, not one per worker or per case.
+        """
         try:
             self._wait_for_server()
+            if self._is_xdist_controller() and self.settings.suite_paths:
+                self.dispatcher()
         except HelmEvalError as exc:
             raise pytest.UsageError(f"helm-eval: {exc}") from None
+
+    def _is_xdist_controller(self) -> bool:
+        return not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
 
     # -- set-up -------------------------------------------------------------------------------------------
 
@@ -129,11 +151,18 @@ class HelmEvalRun:
     def dispatcher(self) -> Dispatcher:
         """The dispatcher, started and with every endpoint it will use checked once."""
         if self._dispatcher is None:
-            self._dispatcher = Dispatcher(self.endpoints, retries=self.settings.retries)
+            self._dispatcher = Dispatcher(
+                self.endpoints, retries=self.settings.retries, on_finished=self.accounting.on_finished
+            )
             self._dispatcher.start()
         if not self._checked:
             self._checked = True
-            self._check_endpoints(self._dispatcher)
+            try:
+                self._check_endpoints(self._dispatcher)
+            except HelmEvalError as exc:
+                self._check_error = exc
+        if self._check_error is not None:
+            raise self._check_error  # every later use fails the same clear way, never with a side error
         return self._dispatcher
 
     def _check_endpoints(self, dispatcher: Dispatcher) -> None:
@@ -161,22 +190,41 @@ class HelmEvalRun:
 
     # -- plan and dispatch ------------------------------------------------------------------------------
 
-    def submit(self, item: CaseItem) -> list[concurrent.futures.Future[Outcome]]:
-        """Plan and send the calls of ``item`` (once)."""
-        futures = self._futures.get(item.nodeid)
-        if futures is None:
-            dispatcher = self.dispatcher()
-            futures = [dispatcher.submit(call) for call in self.planner.calls(item.case)]
-            self._futures[item.nodeid] = futures
-        return futures
+    def submit_all(self, items: Sequence[CaseItem]) -> None:
+        """Plan, estimate, admit under the budget (highest priority first) and send the calls of ``items``."""
+        items = [item for item in items if item.nodeid not in self._futures and item.nodeid not in self._denied]
+        if not items:
+            return
+        dispatcher = self.dispatcher()
+        planned = [(item.case, self.planner.calls(item.case)) for item in items]
+        verdicts = self.accounting.prepare(dispatcher, planned)
+        order = sorted(range(len(items)), key=lambda i: -items[i].case.priority)
+        for index in order:
+            item, verdict = items[index], verdicts[index]
+            if isinstance(verdict, Denial):
+                self._denied[item.nodeid] = verdict
+            else:
+                item.calls = verdict
+                self._futures[item.nodeid] = [dispatcher.submit(call) for call in verdict]
 
     def outcomes_for(self, item: CaseItem) -> list[Outcome]:
-        """Wait for the outcomes of ``item``'s calls, submitting them now if they were not sent ahead."""
-        return [future.result() for future in self.submit(item)]
+        """Wait for the outcomes of ``item``'s calls, submitting them now if they were not sent ahead.
 
-    def call(self, call: Call) -> Outcome:
-        """Send one call from a Python test through the same dispatcher and wait for it."""
-        return self.dispatcher().submit(call).result()
+        Raises ``BudgetCut`` when the budget did not admit the case.
+        """
+        self.submit_all([item])
+        denial = self._denied.get(item.nodeid)
+        if denial is not None:
+            raise BudgetCut(denial)
+        return [future.result() for future in self._futures[item.nodeid]]
+
+    def call(self, call: Call, case: Case) -> Outcome:
+        """Send one call from a Python test through the same planning, budget and dispatch, and wait for it."""
+        dispatcher = self.dispatcher()
+        verdict = self.accounting.prepare(dispatcher, [(case, [call])])[0]
+        if isinstance(verdict, Denial):
+            raise BudgetCut(verdict)
+        return dispatcher.submit(verdict[0]).result()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -186,14 +234,16 @@ class HelmEvalRun:
         submits its own calls when it starts.
         """
         items = [item for item in session.items if isinstance(item, CaseItem)]
-        if not items or not _will_run(session):
+        uses_model = any("helm_model" in getattr(item, "fixturenames", ()) for item in session.items)
+        if not (items or uses_model) or not _will_run(session):
             return
         try:
             self.dispatcher()
             if not self.is_worker:
-                for item in items:
-                    self.submit(item)
+                self.submit_all(items)
         except HelmEvalError as exc:
+            if self.is_worker:
+                return  # pytest.exit in a worker crashes the xdist controller; each item reports the error
             pytest.exit(f"helm-eval: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
     # -- record ----------------------------------------------------------------------------------------
@@ -239,6 +289,8 @@ class HelmEvalRun:
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
         write_summary(self.record, terminalreporter.write_line)
+        for line in budget_lines(self.record):
+            terminalreporter.write_line(line)
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"run record: {self.settings.report_path}")
 
@@ -258,8 +310,14 @@ class HelmEvalRun:
             self._dispatcher.close()
             self._dispatcher = None
         self._stop_server()
+        for warning in self.accounting.close():
+            self.config.issue_config_time_warning(pytest.PytestWarning(f"helm-eval: {warning}"), stacklevel=2)
         if self.is_worker:
             return
+        self.accounting.finish(self.record)
+        budget = self.record.budget
+        if budget and budget.get("exhausted") and budget.get("action") == "fail" and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.record.finished_at = time.time()
         self.record.endpoints = {
             name: {"url": ep.base_url, "model": ep.model or ""} for name, ep in (self._endpoints or {}).items()

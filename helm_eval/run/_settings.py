@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from helm_eval.config import ProjectConfig, find_config_file, load_project_config
+from helm_eval.config import ConfigError, ProjectConfig, find_config_file, load_project_config
+from helm_eval.ledger import parse_label_options
 from helm_eval.plan import Overrides
+from helm_eval.run._accounting import BudgetOptions
 
 
 @dataclass(slots=True)
@@ -22,6 +24,7 @@ class Settings:
     report_path: Path | None
     retries: int
     suite_paths: set[Path] = field(default_factory=set)
+    budget: BudgetOptions = field(default_factory=BudgetOptions)
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
@@ -32,7 +35,9 @@ class Settings:
         if path is not None and not path.is_absolute():
             path = Path(config.invocation_params.dir) / path
         project = load_project_config(path, rootdir)
-        report = config.getoption("helm_eval_report") or project.report
+        cwd = Path(config.invocation_params.dir)
+        # --helm-eval-report is relative to where pytest runs; the config file's report to the rootdir, like suites
+        report = _under(cwd, config.getoption("helm_eval_report")) or _under(rootdir, project.report)
         retries = config.getoption("helm_eval_retries")
         settings = cls(
             config=project,
@@ -44,15 +49,28 @@ class Settings:
                 timeout=config.getoption("helm_eval_timeout"),
             ),
             rootdir=rootdir,
-            report_path=_under(rootdir, Path(config.invocation_params.dir), report),
+            report_path=report,
             retries=project.retries if retries is None else retries,
+        )
+        try:
+            labels = parse_label_options(config.getoption("helm_eval_label"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        settings.budget = BudgetOptions(
+            tokens=config.getoption("helm_eval_budget_tokens"),
+            usd=config.getoption("helm_eval_budget_usd"),
+            scope=config.getoption("helm_eval_budget_scope"),
+            on_exhausted=config.getoption("helm_eval_on_exhausted"),
+            policy=config.getoption("helm_eval_policy"),
+            ledger=config.getoption("helm_eval_ledger"),
+            labels=labels,
         )
         settings.suite_paths = {p.resolve() for pattern in project.suites for p in rootdir.glob(pattern) if p.is_file()}
         return settings
 
 
-def _under(rootdir: Path, cwd: Path, value: str | None) -> Path | None:
+def _under(base: Path, value: str | None) -> Path | None:
     if not value:
         return None
     path = Path(value)
-    return path if path.is_absolute() else cwd / path
+    return path if path.is_absolute() else base / path

@@ -1,0 +1,25 @@
+"""Usage and cost records: the ledger store, attribution labels, and the cost model."""
+
+from helm_eval.ledger._budget import Budget, BudgetPlan, CallNeed, Cap, CaseNeed, Denial, bind
+from helm_eval.ledger._cost import CostModel
+from helm_eval.ledger._labels import LABEL_NAMES, CodeOwners, ci_labels, parse_label_options
+from helm_eval.ledger._store import LEDGER_VERSION, CallRow, Ledger, Scope
+
+__all__ = [
+    "Budget",
+    "BudgetPlan",
+    "CallNeed",
+    "Cap",
+    "CaseNeed",
+    "Denial",
+    "bind",
+    "LABEL_NAMES",
+    "LEDGER_VERSION",
+    "CallRow",
+    "CodeOwners",
+    "CostModel",
+    "Ledger",
+    "Scope",
+    "ci_labels",
+    "parse_label_options",
+]

@@ -1,0 +1,278 @@
+"""The ledger: every call with its labels, tokens and cost, plus the budget reservations of calls in flight.
+
+One schema, two backends: a SQLite file (default, ``.helm-eval/ledger.sqlite``; WAL, safe with several writer
+processes, consistent after SIGKILL because every change is one transaction) and PostgreSQL for an
+organisation's shared ledger (``postgresql://...``). Budget admission runs inside ``transaction()`` so the check
+and the reservation are atomic across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LEDGER_VERSION = 1
+
+LABEL_COLUMNS = ("repo", "pr", "branch", "sha", "workflow", "job", "team")
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS helm_eval_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS helm_eval_calls (
+        id {serial}, run_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+        repo TEXT, pr TEXT, branch TEXT, sha TEXT, workflow TEXT, job TEXT, team TEXT,
+        suite TEXT, case_id TEXT, model TEXT, endpoint TEXT, kind TEXT NOT NULL, cache_hit INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, tokens INTEGER NOT NULL,
+        cost_usd DOUBLE PRECISION, latency_ms DOUBLE PRECISION, status TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS helm_eval_calls_pr ON helm_eval_calls (repo, pr)",
+    "CREATE INDEX IF NOT EXISTS helm_eval_calls_run ON helm_eval_calls (run_id)",
+    "CREATE INDEX IF NOT EXISTS helm_eval_calls_ts ON helm_eval_calls (ts)",
+    """CREATE TABLE IF NOT EXISTS helm_eval_reservations (
+        id {serial}, run_id TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, ts DOUBLE PRECISION NOT NULL,
+        repo TEXT, pr TEXT, branch TEXT, sha TEXT, workflow TEXT, job TEXT, team TEXT,
+        suite TEXT, case_id TEXT, model TEXT, endpoint TEXT, tokens INTEGER NOT NULL, usd DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS helm_eval_reservations_run ON helm_eval_reservations (run_id)",
+]
+
+
+@dataclass(slots=True)
+class CallRow:
+    """One call as the ledger stores it."""
+
+    run_id: str
+    labels: dict[str, str | None]
+    suite: str | None
+    case_id: str | None
+    model: str
+    endpoint: str
+    prompt_tokens: int
+    completion_tokens: int
+    kind: str = "call"
+    """``call`` (system under test), ``judge``, or ``unsettled`` (a reservation whose run died: charged in full)."""
+    cache_hit: bool = False
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    status: str = "ok"
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A budget scope as a filter over calls and reservations."""
+
+    name: str
+    """``run``, ``pull_request``, ``suite`` or ``case``."""
+    where: str
+    params: tuple[Any, ...]
+
+
+class Ledger:
+    """A connection to the ledger store; one per thread (SQLite connections are not shared across threads)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_postgres = url.startswith(("postgresql://", "postgres://"))
+        self._ph = "%s" if self.is_postgres else "?"
+        self._conn: Any = self._connect()
+        self._migrate()
+
+    # -- connection --------------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self.is_postgres:
+            import psycopg
+
+            return psycopg.connect(self.url, autocommit=True)
+        path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+        _make_dir(path.parent)
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _migrate(self) -> None:
+        serial = "BIGSERIAL PRIMARY KEY" if self.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
+        with self.transaction():
+            for statement in _SCHEMA:
+                self.execute(statement.format(serial=serial))
+            row = self.execute("SELECT value FROM helm_eval_meta WHERE key = 'version'").fetchone()
+            if row is None:
+                self.execute("INSERT INTO helm_eval_meta (key, value) VALUES (?, ?)", ("version", str(LEDGER_VERSION)))
+            elif int(row[0]) > LEDGER_VERSION:
+                raise RuntimeError(
+                    f"ledger {self.url} has version {row[0]}, newer than this helm-eval ({LEDGER_VERSION})"
+                )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders on both backends)."""
+        if self.is_postgres:
+            sql = sql.replace(" IS ?", " IS NOT DISTINCT FROM ?").replace("?", "%s")
+        return self._conn.execute(sql, tuple(params))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """An exclusive write transaction: budget checks and reservations inside it are atomic across processes."""
+        if self.is_postgres:
+            with self._conn.transaction():
+                self._conn.execute("LOCK TABLE helm_eval_reservations IN SHARE ROW EXCLUSIVE MODE")
+                yield
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    def record_calls(self, rows: Sequence[CallRow], release: Sequence[int] = ()) -> None:
+        """Insert calls and delete their reservations in one transaction."""
+        if not rows and not release:
+            return
+        with self.transaction():
+            self._insert_calls(rows)
+            for reservation_id in release:
+                self.execute("DELETE FROM helm_eval_reservations WHERE id = ?", (reservation_id,))
+
+    def _insert_calls(self, rows: Sequence[CallRow]) -> None:
+        columns = ("run_id", "ts", *LABEL_COLUMNS, "suite", "case_id", "model", "endpoint", "kind", "cache_hit",
+                   "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "latency_ms", "status")  # fmt: skip
+        sql = f"INSERT INTO helm_eval_calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        for row in rows:
+            labels = [row.labels.get(name) for name in LABEL_COLUMNS]
+            self.execute(
+                sql,
+                (row.run_id, row.ts, *labels, row.suite, row.case_id, row.model, row.endpoint, row.kind,
+                 int(row.cache_hit), row.prompt_tokens, row.completion_tokens,
+                 row.prompt_tokens + row.completion_tokens, row.cost_usd, row.latency_ms, row.status),
+            )  # fmt: skip
+
+    def reserve(self, run_id: str, labels: dict[str, str | None], suite: str | None, case_id: str | None,
+                model: str, endpoint: str, tokens: int, usd: float) -> int:  # fmt: skip
+        """Insert a reservation (call inside ``transaction()`` after checking the limits); returns its id."""
+        columns = (
+            "run_id",
+            "host",
+            "pid",
+            "ts",
+            *LABEL_COLUMNS,
+            "suite",
+            "case_id",
+            "model",
+            "endpoint",
+            "tokens",
+            "usd",
+        )
+        values = (run_id, socket.gethostname(), os.getpid(), time.time(),
+                  *[labels.get(name) for name in LABEL_COLUMNS], suite, case_id, model, endpoint, tokens, usd)  # fmt: skip
+        sql = f"INSERT INTO helm_eval_reservations ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        if self.is_postgres:
+            return int(self.execute(sql + " RETURNING id", values).fetchone()[0])
+        return int(self.execute(sql, values).lastrowid)
+
+    def release(self, reservation_ids: Sequence[int]) -> None:
+        """Drop reservations of calls that were never sent."""
+        if reservation_ids:
+            with self.transaction():
+                for reservation_id in reservation_ids:
+                    self.execute("DELETE FROM helm_eval_reservations WHERE id = ?", (reservation_id,))
+
+    def reclaim_dead(self, max_age_s: float = 6 * 3600) -> int:
+        """Turn reservations of runs that died (process gone on this host, or too old) into charged calls.
+
+        A call in flight when its run was killed may have been served: it is charged at its full reservation,
+        so a crash can never let a budget be exceeded.
+        """
+        host = socket.gethostname()
+        reclaimed = 0
+        with self.transaction():
+            rows = self.execute(
+                "SELECT id, run_id, host, pid, ts, repo, pr, branch, sha, workflow, job, team, suite, case_id, model, "
+                "endpoint, tokens, usd FROM helm_eval_reservations"
+            ).fetchall()
+            now = time.time()
+            for row in rows:
+                rid, run_id, rhost, pid, ts = row[0], row[1], row[2], row[3], row[4]
+                too_old = now - ts >= max_age_s
+                dead = too_old or (rhost == host and not _pid_alive(pid))
+                if not dead:
+                    continue
+                labels = dict(zip(LABEL_COLUMNS, row[5:12], strict=True))
+                self._insert_calls(
+                    [CallRow(run_id, labels, row[12], row[13], row[14] or "", row[15] or "", row[16], 0,
+                             kind="unsettled", cost_usd=row[17], status="unsettled", ts=ts)]
+                )  # fmt: skip
+                self.execute("DELETE FROM helm_eval_reservations WHERE id = ?", (rid,))
+                reclaimed += 1
+        return reclaimed
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def used(self, scope: Scope) -> tuple[int, float]:
+        """Tokens and USD charged plus reserved within ``scope``."""
+        spent = self.execute(
+            f"SELECT COALESCE(SUM(tokens), 0), COALESCE(SUM(cost_usd), 0) FROM helm_eval_calls WHERE {scope.where}",
+            scope.params,
+        ).fetchone()
+        held = self.execute(
+            f"SELECT COALESCE(SUM(tokens), 0), COALESCE(SUM(usd), 0) FROM helm_eval_reservations WHERE {scope.where}",
+            scope.params,
+        ).fetchone()
+        return int(spent[0]) + int(held[0]), float(spent[1]) + float(held[1])
+
+    def calls(self, since: float | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Call rows as dicts (for ``helm-eval cost``), newest last."""
+        where: list[str] = ["1=1"]
+        params: list[Any] = []
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        cursor = self.execute(f"SELECT * FROM helm_eval_calls WHERE {' AND '.join(where)} ORDER BY ts, id", params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def set_run_costs(self, run_id: str, costs: dict[int, float]) -> None:
+        """Write per-call costs computed at the end of a run (GPU-hour pricing)."""
+        with self.transaction():
+            for call_id, cost in costs.items():
+                self.execute(
+                    "UPDATE helm_eval_calls SET cost_usd = ? WHERE id = ? AND run_id = ?", (cost, call_id, run_id)
+                )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _make_dir(path: Path) -> None:
+    """Create the ledger directory with a .gitignore so it is never committed by accident."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        tmp = path / f".gitignore.{os.getpid()}.tmp"
+        tmp.write_text("# created by helm-eval\n*\n", encoding="utf-8")
+        os.replace(tmp, ignore)
