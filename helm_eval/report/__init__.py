@@ -5,8 +5,8 @@ from helm_eval.report._junit import add_locations, junit_names
 from helm_eval.report._terminal import budget_lines, summary_rows, write_summary
 
 __all__ = [
-    "budget_lines",
     "add_locations",
+    "budget_lines",
     "junit_names",
     "read_run_record",
     "summary_rows",

@@ -1,4 +1,4 @@
-"""Add 1-based ``file``/``line`` attributes to the testcases of pytest's JUnit XML.
+"""Add 1-based ``file``/``line`` attributes (and the ``cost_usd`` property) to pytest's JUnit testcases.
 
 pytest writes ``file``/``line`` only for ``junit_family=xunit1`` and 0-based; GitLab and the common GitHub
 JUnit reporters read them to point at the suite line, so we set them after pytest has written the file.
@@ -47,6 +47,13 @@ def add_locations(xml_path: Path, cases: Iterable[CaseResult], prefix: str | Non
             continue
         testcase.set("file", case.file)
         testcase.set("line", str(case.line))
+        if case.cost_usd is not None:
+            # cost is known only at the end of the run (GPU-hour shares), after pytest wrote the properties
+            properties = testcase.find("properties")
+            if properties is None:
+                properties = ET.Element("properties")
+                testcase.insert(0, properties)
+            ET.SubElement(properties, "property", name="cost_usd", value=f"{case.cost_usd:.6f}")
         updated += 1
     if updated:
         tmp = xml_path.with_name(f".{xml_path.name}.{os.getpid()}.tmp")

@@ -88,7 +88,8 @@ class CaseItem(pytest.Item):
             self.stash[RESULT_KEY] = CaseResult(
                 self.nodeid, self.case.file, self.case.line, "skipped", suite=self.case.file, skip_reason=str(cut)
             )
-            pytest.skip(str(cut))
+            # reported at the suite line, not at this line of helm-eval
+            raise pytest.skip.Exception(str(cut), _use_item_location=True) from None
         except HelmEvalError as exc:
             raise CaseCallError(f"{self.case.file}:{self.case.line}: {self.case.id}: helm-eval: {exc}") from None
         result = self._result(started)

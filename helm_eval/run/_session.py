@@ -19,10 +19,9 @@ from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
 from helm_eval.dispatch import Dispatcher, Endpoint
-from helm_eval.plan import Planner, resolve_endpoints
-from helm_eval.report import add_locations, write_run_record, write_summary
 from helm_eval.ledger import Denial
-from helm_eval.report import budget_lines
+from helm_eval.plan import Planner, resolve_endpoints
+from helm_eval.report import add_locations, budget_lines, write_run_record, write_summary
 from helm_eval.run._accounting import Accounting
 from helm_eval.run._items import (
     OUTPUT_EXCERPT,
