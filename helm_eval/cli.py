@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log", metavar="PATH", help="vLLM's log file (default: a temp file)")
     serve.add_argument("--endpoint-file", metavar="PATH", help="also write the endpoint URL to this file when ready")
     serve.set_defaults(func=_serve)
+
+    from helm_eval.report._plan import add_plan_command
+
+    add_plan_command(sub)
     return parser
 
 

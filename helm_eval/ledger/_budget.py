@@ -102,6 +102,14 @@ class Denial:
         return f"{self.unit} budget for {self.where} exhausted: {amounts} (limit from {self.source})"
 
 
+class _DryRun(Exception):
+    """Raised inside the admission transaction to roll it back, carrying the decisions."""
+
+    def __init__(self, results: list[list[int] | Denial]) -> None:
+        super().__init__("dry run")
+        self.results = results
+
+
 @dataclass(frozen=True, slots=True)
 class CallNeed:
     """What one call of a case reserves."""
@@ -146,12 +154,19 @@ class Budget:
         # a run outside any pull request: the pull-request cap applies to the run itself
         return Scope(scope, "run_id = ?", (self.run_id,)), SCOPE_WORDS["run"]
 
-    def admit(self, needs: Sequence[CaseNeed]) -> list[list[int] | Denial]:
+    def admit(self, needs: Sequence[CaseNeed], *, dry_run: bool = False) -> list[list[int] | Denial]:
         """Reserve for each case in order (sort by priority first); per case: reservation ids, or a ``Denial``.
 
         One exclusive transaction for the batch, so concurrent runs of the same pull request (other jobs,
-        xdist workers) can never both take the last tokens.
+        xdist workers) can never both take the last tokens. ``dry_run`` decides the same way and rolls back
+        (``helm-eval plan``).
         """
+        try:
+            return self._admit(needs, dry_run)
+        except _DryRun as done:
+            return done.results
+
+    def _admit(self, needs: Sequence[CaseNeed], dry_run: bool) -> list[list[int] | Denial]:
         results: list[list[int] | Denial] = []
         used: dict[tuple[str, tuple[object, ...]], tuple[float, float]] = {}
         with self.ledger.transaction():
@@ -170,6 +185,8 @@ class Budget:
                 for key, (tokens, usd) in verdict.items():
                     used[key] = (tokens + sum(c.tokens for c in need.calls), usd + sum(c.usd for c in need.calls))
                 results.append(ids)
+            if dry_run:
+                raise _DryRun(results)
         return results
 
     def _check(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Sequence
@@ -13,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
-from helm_eval.config import BudgetSpec, HelmEvalError, Limit, PolicyConfig, validate
-from helm_eval.config import load_yaml as _load_yaml
 from helm_eval.dispatch import Dispatcher
 from helm_eval.ledger import (
     Budget,
@@ -22,17 +19,15 @@ from helm_eval.ledger import (
     CallRow,
     CaseNeed,
     CodeOwners,
-    CostModel,
     Denial,
     Ledger,
-    bind,
     ci_labels,
 )
+from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_model, ledger_url, load_policy
 from helm_eval.ledger._writer import Finished, LedgerWriter
 from helm_eval.plan._estimate import TokenEstimator
 
 ENV_RUN_ID = "HELM_EVAL_RUN_ID"
-ENV_POLICY = "HELM_EVAL_POLICY"
 DEFAULT_MAX_TOKENS = 256
 
 
@@ -59,22 +54,12 @@ class Accounting:
         if not is_worker:
             os.environ[ENV_RUN_ID] = self.run_id  # xdist workers, started later, share the run
         self.labels: dict[str, str | None] = {**ci_labels(), **options.labels}
-        policy, policy_source = _load_policy(options.policy or os.environ.get(ENV_POLICY), self.rootdir)
-        trusted: list[tuple[BudgetSpec, str]] = []
-        if policy is not None:
-            trusted.append((policy.budget, policy_source))
-        cli = _cli_budget(options)
-        if cli is not None:
-            trusted.append((cli, "command line"))
+        policy = load_policy(options.policy or os.environ.get(ENV_POLICY))
+        cli = cli_budget(options.tokens, options.usd, options.scope, options.on_exhausted)
         config_source = settings.config_path.name if settings.config_path else "config"
-        self.plan = bind(trusted, config.budget, config_source)
-        prices = {**config.prices, **(policy.prices if policy else {})}
-        self.cost = CostModel(
-            model_prices=prices,
-            endpoint_prices={n: e.price for n, e in config.endpoints.items() if e.price is not None},
-            gpu_hourly_usd={n: e.gpu_hourly_usd for n, e in config.endpoints.items() if e.gpu_hourly_usd},
-        )
-        self.ledger_url = _ledger_url(options.ledger or config.ledger, self.rootdir)
+        self.plan = budget_plan(config, config_source, policy, cli)
+        self.cost = cost_model(config, policy[0])
+        self.ledger_url = ledger_url(options.ledger or config.ledger, self.rootdir)
         self.ledger = Ledger(self.ledger_url)
         if not is_worker:
             self.ledger.reclaim_dead()
@@ -233,36 +218,3 @@ class Accounting:
                 case.cost_usd = (case.cost_usd or 0.0) + rate * case.total_tokens
         costs = {row["id"]: rates[row["endpoint"]] * row["tokens"] for row in rows if row["endpoint"] in rates}
         self.ledger.set_run_costs(self.run_id, costs)
-
-
-def _cli_budget(options: BudgetOptions) -> BudgetSpec | None:
-    if options.tokens is None and options.usd is None and options.on_exhausted is None:
-        return None
-    limit = (
-        Limit(tokens=options.tokens, usd=options.usd) if options.tokens is not None or options.usd is not None else None
-    )
-    return BudgetSpec.model_validate({options.scope: limit, "on_exhausted": options.on_exhausted})
-
-
-def _load_policy(path: str | None, rootdir: Path) -> tuple[PolicyConfig | None, str]:
-    if not path:
-        return None, ""
-    file = Path(path)
-    if not file.is_absolute():
-        file = Path.cwd() / file
-    if not file.is_file():
-        raise HelmEvalError(f"policy file not found: {path}")
-    data = _load_yaml(file, path)
-    return validate(PolicyConfig, data or {}, path), f"policy {path}"
-
-
-def _ledger_url(value: str | None, rootdir: Path) -> str:
-    if value in (None, ""):
-        return str(rootdir / ".helm-eval" / "ledger.sqlite")
-    if value == "off":
-        # nothing persisted: a private file that lives as long as the machine's temp dir
-        return str(Path(tempfile.mkdtemp(prefix="helm-eval-ledger-")) / "ledger.sqlite")
-    if value.startswith(("postgresql://", "postgres://")):
-        return value
-    path = Path(value)
-    return str(path if path.is_absolute() else rootdir / path)

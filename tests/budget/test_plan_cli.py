@@ -1,0 +1,83 @@
+"""``helm-eval plan``: the dry run predicts what a real run spends and cuts, without generating."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from fixtures.vllm_double import VLLMDouble
+
+SUITE = """
+    prompts: ["{{q}}"]
+    defaultTest: {options: {max_tokens: 20}}
+    tests:
+      - {id: low, vars: {q: "one two three"}, priority: 0}
+      - {id: high, vars: {q: "four five six"}, priority: 10}
+      - {id: mid, vars: {q: "seven eight nine"}, priority: 5}
+"""
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "a.yaml").write_text(textwrap.dedent(SUITE).lstrip())
+    return tmp_path
+
+
+def helm_eval(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "helm_eval.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_plan_predicts_the_cut_of_a_real_run_and_generates_nothing(tmp_path: Path, vllm_double: VLLMDouble) -> None:
+    root = project(tmp_path)
+    plan = helm_eval(root, "plan", "--endpoint", vllm_double.base_url, "--budget-tokens", "70", "--format", "json")
+    assert plan.returncode == 1, plan.stderr
+    predicted = json.loads(plan.stdout)
+    assert predicted["estimates"] == ["tokenize"]
+    assert [c["case"] for c in predicted["cut"]] == ["suites/a.yaml::low"]
+    assert not [r for r in vllm_double.requests if r.path.endswith("/completions")]
+    real = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint",
+         vllm_double.base_url, "--helm-eval-budget-tokens", "70", "--helm-eval-report", "run.json"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert real.returncode == 1
+    skipped = [c["nodeid"] for c in json.loads((root / "run.json").read_text())["cases"] if c["status"] == "skipped"]
+    assert skipped == ["suites/a.yaml::low"]
+    everything = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint",
+         vllm_double.base_url, "--helm-eval-report", "all.json"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert everything.returncode == 0
+    actual = json.loads((root / "all.json").read_text())["totals"]["prompt_tokens"]
+    assert predicted["suites"][0]["prompt_tokens"] == actual  # exact: the same /tokenize the server counts with
+    assert predicted["suites"][0]["calls"] == 3
+
+
+def test_plan_offline_table(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "helm-eval.yaml").write_text(
+        "prices:\n  m: {input_usd_per_1m: 1000000, output_usd_per_1m: 1000000}\nbudget:\n  run: {tokens: 100000}\n"
+    )
+    result = helm_eval(root, "plan", "--offline", "--model", "m")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "suite",
+        "model",
+        "cases",
+        "calls",
+        "prompt",
+        "tokens",
+        "max",
+        "completion",
+        "est.",
+        "cost",
+    ]
+    assert lines[1].split()[:4] == ["suites/a.yaml", "m", "3", "3"]
+    assert "estimated with: tiktoken (only tokenize is exact)" in lines
+    assert "budget: run 100,000 tokens (from helm-eval.yaml)" in lines
+    assert "fits the budget" in lines
