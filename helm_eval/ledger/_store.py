@@ -83,7 +83,11 @@ class Ledger:
         self.is_postgres = url.startswith(("postgresql://", "postgres://"))
         self._ph = "%s" if self.is_postgres else "?"
         self._conn: Any = self._connect()
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()  # a ledger that cannot be used must not leave a connection (and its locks) open
+            raise
 
     # -- connection --------------------------------------------------------------------------------------
 

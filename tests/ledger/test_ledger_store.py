@@ -124,8 +124,8 @@ def test_failed_transaction_rolls_back(ledger_url: str) -> None:
 
 
 def test_reclaim_dead_charges_reservation_in_full(ledger_url: str) -> None:
-    dead = _worker("reserve", ledger_url, "dead-run", 70)
-    assert dead.wait(60) == 0  # its pid is now gone: a run killed with a call in flight
+    with _worker("reserve", ledger_url, "dead-run", 70) as dead:
+        assert dead.wait(60) == 0  # its pid is now gone: a run killed with a call in flight
     ledger = Ledger(ledger_url)
     with ledger.transaction():
         ledger.reserve("live-run", LABELS, None, "c2", "m", "default", 30, 0.0)  # this process: alive
@@ -165,7 +165,8 @@ def test_two_concurrent_writers_never_over_admit(ledger_url: str) -> None:
         writer.stdin.flush()
     results = []
     for writer in writers:
-        out, _ = writer.communicate(timeout=300)
+        with writer:
+            out, _ = writer.communicate(timeout=300)
         assert writer.returncode == 0
         results.append(json.loads(out.strip().splitlines()[-1]))
 
@@ -201,10 +202,10 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60
 
 def test_sigkill_inside_write_transaction_leaves_ledger_consistent(ledger_url: str) -> None:
     batch = 40
-    worker = _worker("hang", ledger_url, "killed-run", batch)
-    _read_until(worker, "mid")  # two batches committed, 40 reservations open, half a batch uncommitted
-    os.kill(worker.pid, signal.SIGKILL)
-    assert worker.wait(30) == -signal.SIGKILL
+    with _worker("hang", ledger_url, "killed-run", batch) as worker:
+        _read_until(worker, "mid")  # two batches committed, 40 reservations open, half a batch uncommitted
+        os.kill(worker.pid, signal.SIGKILL)
+        assert worker.wait(30) == -signal.SIGKILL
 
     ledger = Ledger(ledger_url)  # opens as usual: no lock or half-written row is left behind
     assert _count(ledger, "helm_eval_calls") == 2 * batch
@@ -224,13 +225,13 @@ def test_sigkill_inside_write_transaction_leaves_ledger_consistent(ledger_url: s
 
 def test_sigkill_while_churning_keeps_batches_whole(ledger_url: str) -> None:
     batch = 25
-    worker = _worker("churn", ledger_url, "churn-run", batch)
-    lines = _read_until(worker, "committed")
-    time.sleep(0.3)  # let it run on; the kill lands wherever it is
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(30)
-    assert worker.stdout is not None
-    lines += [line.strip() for line in worker.stdout.read().splitlines()]
+    with _worker("churn", ledger_url, "churn-run", batch) as worker:
+        lines = _read_until(worker, "committed")
+        time.sleep(0.3)  # let it run on; the kill lands wherever it is
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(30)
+        assert worker.stdout is not None
+        lines += [line.strip() for line in worker.stdout.read().splitlines()]
     reported = max(int(line.split()[1]) for line in lines if line.startswith("committed"))
 
     ledger = Ledger(ledger_url)
