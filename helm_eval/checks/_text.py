@@ -14,7 +14,11 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         # promptfoo accepts a comma-separated string for the *-any/*-all types
         return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value)
+    ):
         return [str(v) for v in value]
     raise ValueError("value must be a non-empty list of strings (or a comma-separated string)")
 
@@ -24,6 +28,9 @@ def _need_list(value: Any, threshold: float | None) -> None:
 
 
 def _need_string(value: Any, threshold: float | None) -> None:
+    if isinstance(value, bool):
+        # YAML reads unquoted yes/no/true/false as booleans; comparing text with "True" is never what was meant
+        raise ValueError(f"value {str(value).lower()} is a YAML boolean; quote it to mean text (e.g. 'yes')")
     if not isinstance(value, str | int | float):
         raise ValueError(f"value must be a string, got {type(value).__name__}")
 
