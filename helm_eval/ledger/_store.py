@@ -9,6 +9,7 @@ and the reservation are atomic across processes.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -78,13 +79,22 @@ class Scope:
 class Ledger:
     """A connection to the ledger store; one per thread (SQLite connections are not shared across threads)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        """Open (creating the schema if needed) the ledger at ``url``.
+
+        ``read_only=True`` (``helm-eval cost``) creates nothing: a missing SQLite file raises
+        ``FileNotFoundError``, a store without the schema ``RuntimeError``, and writes are refused.
+        """
         self.url = url
         self.is_postgres = url.startswith(("postgresql://", "postgres://"))
+        self.read_only = read_only
         self._ph = "%s" if self.is_postgres else "?"
         self._conn: Any = self._connect()
         try:
-            self._migrate()
+            if read_only:
+                self._check_version()
+            else:
+                self._migrate()
         except BaseException:
             self._conn.close()  # a ledger that cannot be used must not leave a connection (and its locks) open
             raise
@@ -95,8 +105,16 @@ class Ledger:
         if self.is_postgres:
             import psycopg
 
-            return psycopg.connect(self.url, autocommit=True)
+            options = "-c default_transaction_read_only=on" if self.read_only else ""
+            return psycopg.connect(self.url, autocommit=True, options=options)
         path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+        if self.read_only:
+            if not path.is_file():
+                raise FileNotFoundError(f"no ledger at {path}")
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
         _make_dir(path.parent)
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -114,8 +132,17 @@ class Ledger:
                 self.execute("INSERT INTO helm_eval_meta (key, value) VALUES (?, ?)", ("version", str(LEDGER_VERSION)))
             elif int(row[0]) > LEDGER_VERSION:
                 raise RuntimeError(
-                    f"ledger {self.url} has version {row[0]}, newer than this helm-eval ({LEDGER_VERSION})"
+                    f"ledger {redact(self.url)} has version {row[0]}, newer than this helm-eval ({LEDGER_VERSION})"
                 )
+
+    def _check_version(self) -> None:
+        try:
+            row = self.execute("SELECT value FROM helm_eval_meta WHERE key = 'version'").fetchone()
+        except Exception:
+            raise RuntimeError(f"{redact(self.url)} is not a helm-eval ledger (no helm_eval_meta table)") from None
+        if row is None or int(row[0]) > LEDGER_VERSION:
+            found = "no version" if row is None else f"version {row[0]}"
+            raise RuntimeError(f"ledger {redact(self.url)} has {found}; this helm-eval reads version {LEDGER_VERSION}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -263,6 +290,11 @@ class Ledger:
                 self.execute(
                     "UPDATE helm_eval_calls SET cost_usd = ? WHERE id = ? AND run_id = ?", (cost, call_id, run_id)
                 )
+
+
+def redact(url: str) -> str:
+    """``url`` fit for a log: the password of a ``postgresql://user:password@host/db`` URL replaced by ``***``."""
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^/]*@", r"\1***@", url)
 
 
 def _pid_alive(pid: int) -> bool:
