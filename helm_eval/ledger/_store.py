@@ -154,6 +154,15 @@ class Ledger:
             sql = sql.replace(" IS ?", " IS NOT DISTINCT FROM ?").replace("?", "%s")
         return self._conn.execute(sql, tuple(params))
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row: one round trip per batch on PostgreSQL, not one per row."""
+        if self.is_postgres:
+            sql = sql.replace(" IS ?", " IS NOT DISTINCT FROM ?").replace("?", "%s")
+            with self._conn.cursor() as cursor:
+                cursor.executemany(sql, [tuple(row) for row in rows])
+            return
+        self._conn.executemany(sql, [tuple(row) for row in rows])
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """An exclusive write transaction: budget checks and reservations inside it are atomic across processes."""
@@ -186,14 +195,14 @@ class Ledger:
         columns = ("run_id", "ts", *LABEL_COLUMNS, "suite", "case_id", "model", "endpoint", "kind", "cache_hit",
                    "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "latency_ms", "status")  # fmt: skip
         sql = f"INSERT INTO helm_eval_calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        for row in rows:
-            labels = [row.labels.get(name) for name in LABEL_COLUMNS]
-            self.execute(
-                sql,
-                (row.run_id, row.ts, *labels, row.suite, row.case_id, row.model, row.endpoint, row.kind,
-                 int(row.cache_hit), row.prompt_tokens, row.completion_tokens,
-                 row.prompt_tokens + row.completion_tokens, row.cost_usd, row.latency_ms, row.status),
-            )  # fmt: skip
+        values = [
+            (row.run_id, row.ts, *[row.labels.get(name) for name in LABEL_COLUMNS], row.suite, row.case_id,
+             row.model, row.endpoint, row.kind, int(row.cache_hit), row.prompt_tokens, row.completion_tokens,
+             row.prompt_tokens + row.completion_tokens, row.cost_usd, row.latency_ms, row.status)
+            for row in rows
+        ]  # fmt: skip
+        if values:
+            self.executemany(sql, values)
 
     def reserve(self, run_id: str, labels: dict[str, str | None], suite: str | None, case_id: str | None,
                 model: str, endpoint: str, tokens: int, usd: float) -> int:  # fmt: skip
