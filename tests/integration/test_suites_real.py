@@ -15,6 +15,7 @@ import pytest
 
 from helm_eval import Call
 from helm_eval.dispatch import Dispatcher, Endpoint
+from helm_eval.ledger import Ledger
 from helm_eval.serve import VLLMServer
 from tests.integration._vllm import http, metrics
 
@@ -89,7 +90,10 @@ def test_32_concurrent_cases_tokens_equal_vllm_counters(pytester: pytest.Pyteste
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        result = run_helm_eval(pytester, vllm, "--helm-eval-concurrency", "32", "--helm-eval-report", "run.json")
+        result = run_helm_eval(
+            pytester, vllm, "--helm-eval-concurrency", "32", "--helm-eval-report", "run.json",
+            "--helm-eval-ledger", "ledger.sqlite",
+        )  # fmt: skip
     finally:
         done.set()
         sampler.join()
@@ -103,6 +107,11 @@ def test_32_concurrent_cases_tokens_equal_vllm_counters(pytester: pytest.Pyteste
         after["vllm:generation_tokens_total"] - before["vllm:generation_tokens_total"]
     )
     assert max(running) > 1, "the requests were never batched: dispatch-ahead did not fill the server's queue"
+    # the ledger agrees with the server's own counters, and /tokenize estimates were exact
+    ledger = Ledger(str(pytester.path / "ledger.sqlite")).calls()
+    assert sum(r["prompt_tokens"] for r in ledger) == totals["prompt_tokens"]
+    assert sum(r["completion_tokens"] for r in ledger) == totals["completion_tokens"]
+    assert all(c["estimated_prompt_tokens"] == c["prompt_tokens"] for c in record["cases"])
 
 
 def test_tokenize_count_equals_reported_prompt_tokens(vllm: VLLMServer) -> None:
