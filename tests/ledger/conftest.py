@@ -142,7 +142,13 @@ def postgres() -> Iterator[PostgresCluster]:
             _unavailable(f"running as root and there is no {SERVER_USER!r} user to run the server as")
             raise
         os.chown(base, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", SERVER_USER, "--"]
+        runuser = shutil.which("runuser") or next(
+            (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p)), None
+        )
+        if runuser is None:
+            _unavailable("running as root and runuser (util-linux) is missing")
+            raise AssertionError("unreachable")
+        as_user = [runuser, "-u", SERVER_USER, "--"]
     cluster = PostgresCluster(bin_dir, base, 0, as_user)
     try:
         try:
