@@ -171,6 +171,28 @@ class CaseResult:
     owner: str | None = None
     """Team or owner the case's cost is attributed to."""
 
+    @classmethod
+    def from_outcomes(
+        cls, nodeid: str, file: str, line: int | None, outcomes: list[Outcome], **extra: Any
+    ) -> CaseResult:
+        """A passed result summing the usage, latency and retries of ``outcomes``; ``extra`` sets other fields."""
+        first = outcomes[0] if outcomes else Outcome("")
+        return cls(
+            nodeid=nodeid,
+            file=file,
+            line=line,
+            status="passed",
+            suite=file,
+            prompt_tokens=sum(o.prompt_tokens or 0 for o in outcomes),
+            completion_tokens=sum(o.completion_tokens or 0 for o in outcomes),
+            latency_ms=[round(o.latency_ms, 3) for o in outcomes if o.ok],
+            model=first.model,
+            endpoint=first.endpoint,
+            retries=sum(o.retries for o in outcomes),
+            calls=len(outcomes),
+            **extra,
+        )
+
     @property
     def total_tokens(self) -> int:
         """Prompt plus completion tokens over all calls of the case."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,57 +17,20 @@ if TYPE_CHECKING:
 SUITE_SUFFIXES = (".yaml", ".yml")
 
 
-def _positive_int(flag: str) -> argparse._ActionsContainer | object:
-    def parse(text: str) -> int:
+def _number(flag: str, kind: type[int] | type[float], minimum: float, unit: str, *, above: bool = False) -> Any:
+    """An argparse ``type=`` for a bounded number whose errors name the flag (pytest shows them as usage errors)."""
+
+    def parse(text: str) -> int | float:
         try:
-            value = int(text)
+            value = kind(text.replace(",", "").replace("_", "").lstrip("$"))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} expects a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {value}")
+            raise argparse.ArgumentTypeError(f"{flag} expects {unit}, got {text!r}") from None
+        if value < minimum or (above and value == minimum):
+            bound = f"more than {minimum:g}" if above else ("0 or more" if minimum == 0 else f"at least {minimum:g}")
+            raise argparse.ArgumentTypeError(f"{flag} must be {bound}, got {value:g}")
         return value
 
     return parse
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--helm-eval-retries expects a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--helm-eval-retries must be 0 or more, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--helm-eval-timeout expects seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--helm-eval-timeout must be positive, got {value:g}")
-    return value
-
-
-def _usd(text: str) -> float:
-    try:
-        value = float(text.lstrip("$"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--helm-eval-budget-usd expects dollars, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--helm-eval-budget-usd must be 0 or more, got {value:g}")
-    return value
-
-
-def _tokens(text: str) -> int:
-    try:
-        value = int(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--helm-eval-budget-tokens expects a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--helm-eval-budget-tokens must be 0 or more, got {value}")
-    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,21 +64,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--helm-eval-concurrency",
         metavar="N",
         default=None,
-        type=_positive_int("--helm-eval-concurrency"),
+        type=_number("--helm-eval-concurrency", int, 1, "a whole number"),
         help="most requests in flight per endpoint (config: concurrency; default 64)",
     )
     group.addoption(
         "--helm-eval-timeout",
         metavar="S",
         default=None,
-        type=_seconds,
+        type=_number("--helm-eval-timeout", float, 0, "seconds", above=True),
         help="per-request timeout in seconds (config: timeout; default 120)",
     )
     group.addoption(
         "--helm-eval-retries",
         metavar="N",
         default=None,
-        type=_non_negative_int,
+        type=_number("--helm-eval-retries", int, 0, "a whole number"),
         help="retries on connection errors, timeouts, 429 and 5xx (config: retries; default 3)",
     )
     group.addoption(
@@ -125,14 +88,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--helm-eval-budget-tokens",
         metavar="N",
         default=None,
-        type=_tokens,
+        type=_number("--helm-eval-budget-tokens", int, 0, "a whole number"),
         help="token cap (prompt + completion) for --helm-eval-budget-scope; trusted like the policy",
     )
     group.addoption(
         "--helm-eval-budget-usd",
         metavar="USD",
         default=None,
-        type=_usd,
+        type=_number("--helm-eval-budget-usd", float, 0, "dollars"),
         help="USD cap at per-token prices for --helm-eval-budget-scope",
     )
     group.addoption(

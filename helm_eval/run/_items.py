@@ -156,22 +156,12 @@ class CaseItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def _result(self, started: float) -> CaseResult:
-        outcomes = self.outcomes
-        first = outcomes[0] if outcomes else Outcome("")
-        return CaseResult(
-            nodeid=self.nodeid,
-            file=self.case.file,
-            line=self.case.line,
-            status="passed",
-            suite=self.case.file,
+        return CaseResult.from_outcomes(
+            self.nodeid,
+            self.case.file,
+            self.case.line,
+            self.outcomes,
             threshold=self.case.threshold,
-            prompt_tokens=sum(o.prompt_tokens or 0 for o in outcomes),
-            completion_tokens=sum(o.completion_tokens or 0 for o in outcomes),
-            latency_ms=[round(o.latency_ms, 3) for o in outcomes if o.ok],
-            model=first.model,
-            endpoint=first.endpoint,
-            retries=sum(o.retries for o in outcomes),
-            calls=len(outcomes),
             duration_s=time.perf_counter() - started,
         )
 

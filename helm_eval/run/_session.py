@@ -253,6 +253,7 @@ class HelmEvalRun:
         calls = item.stash.get(PYTHON_CALLS_KEY, None)
         if calls and call.when == "call" and RESULT_KEY not in item.stash:
             item.stash[RESULT_KEY] = python_result(item, calls)
+            item.stash[RESULT_KEY].cost_usd = self.accounting.case_cost(calls)
             record_usage_properties(item, item.stash[RESULT_KEY])
         report = yield
         if report.when == "setup" and call.excinfo is not None and isinstance(call.excinfo.value, CaseCallError):
@@ -331,22 +332,13 @@ class HelmEvalRun:
 def python_result(item: pytest.Item, outcomes: list[Outcome]) -> CaseResult:
     """The run-record entry of a Python test that used the ``helm_model`` fixture."""
     path, line, _ = item.location
-    first = outcomes[0]
-    return CaseResult(
-        nodeid=item.nodeid,
-        file=path,
-        line=None if line is None else line + 1,
-        status="passed",
+    return CaseResult.from_outcomes(
+        item.nodeid,
+        path,
+        None if line is None else line + 1,
+        outcomes,
         kind="python",
-        suite=path,
         repeats=len(outcomes),
-        prompt_tokens=sum(o.prompt_tokens or 0 for o in outcomes),
-        completion_tokens=sum(o.completion_tokens or 0 for o in outcomes),
-        latency_ms=[round(o.latency_ms, 3) for o in outcomes if o.ok],
-        model=first.model,
-        endpoint=first.endpoint,
-        retries=sum(o.retries for o in outcomes),
-        calls=len(outcomes),
         output=excerpt(outcomes[-1].text, OUTPUT_EXCERPT),
     )
 
