@@ -1,0 +1,228 @@
+"""GitHub Actions: annotations on failing suite lines, job summary, step outputs and a sticky PR comment.
+
+Reads the run record only. Untrusted text (model output, suite text, ids) reaches the log only inside annotation
+messages and titles, escaped (``%``, CR, LF; in properties also ``:`` and ``,``) and with control characters made
+inert, so it cannot start a workflow command of its own. Files that exist only on GitHub (``GITHUB_OUTPUT``,
+``GITHUB_STEP_SUMMARY``) are touched only when the runner set them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from helm_eval._records import CaseResult, RunRecord
+from helm_eval._text import inert
+from helm_eval.report._figures import Figures, case_name, figures, first_reason, red_cases, warning_cases
+from helm_eval.report._http import ApiError, upsert
+from helm_eval.report._markdown import COMMENT_LIMIT, SUMMARY_LIMIT, render
+
+#: GitHub shows at most 10 error and 10 warning annotations per step; the rest are dropped silently
+MAX_ANNOTATIONS = 10
+MESSAGE_LIMIT = 1500
+_KEY = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def marker(key: str = "report") -> str:
+    """The hidden HTML comment that identifies helm-eval's PR comment (one per ``key``)."""
+    return f"<!-- helm-eval:{_KEY.sub('-', key)[:60]} -->"
+
+
+@dataclass(slots=True)
+class Published:
+    """What ``publish`` did, for the caller's own log line and the tests."""
+
+    annotations: dict[str, int] = field(default_factory=lambda: {"error": 0, "warning": 0})
+    not_annotated: int = 0
+    summary_written: bool = False
+    outputs_written: bool = False
+    comment: str = "off"
+    """``off``, ``created``, ``updated``, or ``skipped: <reason>`` / ``failed: <reason>`` (never fatal)."""
+
+
+def _message(case: CaseResult) -> str:
+    text = f"{case_name(case)}: {first_reason(case)}"
+    if case.output and case.status in ("failed", "error"):
+        text += f"\noutput: {case.output}"
+    text = inert(text)
+    return text if len(text) <= MESSAGE_LIMIT else f"{text[:MESSAGE_LIMIT]}… [{len(text) - MESSAGE_LIMIT} more chars]"
+
+
+def _title(case: CaseResult, kind: str) -> str:
+    return inert(f"helm-eval {kind}: {case_name(case)}")[:120]
+
+
+def annotate(record: RunRecord, out: IO[str]) -> tuple[dict[str, int], int]:
+    """Print up to 10 error and 10 warning annotations, most important first; returns (counts, left out)."""
+    import github_action_utils as gha
+
+    red, warn = red_cases(record), warning_cases(record)
+    counts = {"error": 0, "warning": 0}
+    with contextlib.redirect_stdout(out):
+        for case in red[:MAX_ANNOTATIONS]:
+            gha.error(_message(case), title=_title(case, case.status), file=case.file, line=case.line)
+            counts["error"] += 1
+        budget = record.budget or {}
+        room = MAX_ANNOTATIONS
+        if budget.get("exhausted"):
+            verdict = "fails the check" if budget.get("action") == "fail" else "warning only"
+            gha.warning(
+                f"budget exhausted: {int(budget.get('cut', 0))} case(s) cut ({verdict})", title="helm-eval budget"
+            )
+            counts["warning"] += 1
+            room -= 1
+        for case in warn[:room]:
+            kind = "cut" if case.status == "skipped" else "flaky"
+            gha.warning(_message(case), title=_title(case, kind), file=case.file, line=case.line)
+            counts["warning"] += 1
+    left = max(0, len(red) - MAX_ANNOTATIONS) + max(0, len(warn) - room)
+    return counts, left
+
+
+def pr_number(env: Mapping[str, str]) -> int | None:
+    """The pull request number from the event payload (``$GITHUB_EVENT_PATH``: ``.pull_request.number``)."""
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path:
+        return None
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    number = (event.get("pull_request") or {}).get("number") if isinstance(event, dict) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def post_comment(body: str, env: Mapping[str, str], token: str, key: str = "report") -> str:
+    """Create or edit in place the PR comment carrying ``marker(key)``; returns ``created``/``updated``.
+
+    Raises ``ApiError`` (403 on a fork's read-only token) or ``LookupError`` when there is no PR.
+    """
+    number = pr_number(env)
+    repo = env.get("GITHUB_REPOSITORY", "")
+    if number is None or not repo:
+        raise LookupError("not a pull_request event (no .pull_request.number in GITHUB_EVENT_PATH)")
+    api = env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    }
+    issue = f"{api}/repos/{repo}/issues/{number}/comments"
+    outcome, _ = upsert(
+        issue,
+        issue,
+        f"{api}/repos/{repo}/issues/comments/{{id}}",
+        headers,
+        marker(key),
+        body,
+        edit_method="PATCH",
+        prefer=lambda item: (item.get("user") or {}).get("type") == "Bot",
+    )
+    return outcome
+
+
+def _write_outputs(numbers: Figures, report: str, env: Mapping[str, str]) -> bool:
+    if not env.get("GITHUB_OUTPUT"):
+        return False
+    import github_action_utils as gha
+
+    for name, value in {**numbers.outputs(), "report": report}.items():
+        gha.set_output(name, value)
+    return True
+
+
+def publish(
+    record: RunRecord,
+    *,
+    report_path: str,
+    comment: bool,
+    token: str | None,
+    key: str = "report",
+    env: Mapping[str, str] | None = None,
+    out: IO[str] | None = None,
+) -> Published:
+    """Annotations, outputs, job summary and (when ``comment``) the sticky PR comment.
+
+    A comment that cannot be posted (fork PR, read-only token, no PR, API down) is noted in the job summary and a
+    warning; it never raises.
+    """
+    env = os.environ if env is None else env
+    out = sys.stdout if out is None else out
+    result = Published()
+    on_github = env.get("GITHUB_ACTIONS") == "true"
+    if on_github and token:
+        mask(token, out)
+    result.annotations, result.not_annotated = annotate(record, out)
+    numbers = figures(record)
+    result.outputs_written = on_github and _write_outputs(numbers, report_path, env)
+    notes = []
+    if result.not_annotated:
+        notes.append(f"{result.not_annotated} more failing or warning case(s) than GitHub annotates per step "
+                     f"(10 errors, 10 warnings): all failures are listed below.")  # fmt: skip
+    if comment:
+        result.comment = _comment(record, env, token, key)
+        if not result.comment.startswith(("created", "updated")):
+            notes.append(f"PR comment not posted ({result.comment}); this summary is the report.")
+            _warn(out, f"helm-eval: PR comment not posted ({result.comment}); see the job summary")
+    summary_path = env.get("GITHUB_STEP_SUMMARY")
+    if on_github and summary_path:
+        text = render(record, limit=SUMMARY_LIMIT, notes=notes)
+        import github_action_utils as gha
+
+        gha.append_job_summary(text + "\n")
+        result.summary_written = True
+    return result
+
+
+def _comment(record: RunRecord, env: Mapping[str, str], token: str | None, key: str) -> str:
+    if not token:
+        return "skipped: no token"
+    body = render(record, limit=COMMENT_LIMIT, marker=marker(key))
+    try:
+        return post_comment(body, env, token, key)
+    except LookupError:
+        return "skipped: not a pull request"
+    except ApiError as error:
+        why = "read-only token, e.g. a fork's pull request" if error.status in (401, 403, 404) else str(error)
+        return f"failed: {why}" if not error.status else f"failed: HTTP {error.status}, {why}"
+
+
+def _warn(out: IO[str], text: str) -> None:
+    import github_action_utils as gha
+
+    with contextlib.redirect_stdout(out):
+        gha.warning(text, title="helm-eval")
+
+
+def escape_data(text: str) -> str:
+    """Workflow command message escaping: ``%``, CR and LF (so the text stays on the command's one line)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def mask(secret: str, out: IO[str]) -> None:
+    """Print ``::add-mask::`` for every line of ``secret``.
+
+    Written by hand: github-action-utils puts a space before the second ``::``, which act does not parse.
+    """
+    for line in secret.splitlines():
+        if line.strip():
+            out.write(f"::add-mask::{escape_data(line)}\n")
+    out.flush()
+
+
+def as_json(result: Published) -> dict[str, Any]:
+    """``Published`` as a JSON-compatible dict (for ``helm-eval report --json``)."""
+    return {
+        "annotations": result.annotations,
+        "not_annotated": result.not_annotated,
+        "summary_written": result.summary_written,
+        "outputs_written": result.outputs_written,
+        "comment": result.comment,
+    }

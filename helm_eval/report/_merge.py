@@ -1,0 +1,59 @@
+"""Merging the run records of a sharded job matrix into one, for a single summary and PR comment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from helm_eval._records import CaseResult, RunRecord
+
+
+def merge_records(records: Sequence[RunRecord]) -> RunRecord:
+    """One run record from several shards.
+
+    Cases are concatenated (a node id seen twice keeps the last shard's result, e.g. a re-run shard); labels keep
+    the keys whose value all shards agree on; endpoints are united; the time span covers every shard. Budgets:
+    caps are taken from the shard that saw the least remaining (shards share the PR's ledger, so that is the most
+    recent view), cut counts and denials are summed.
+    """
+    if not records:
+        raise ValueError("no run records to merge")
+    if len(records) == 1:
+        return records[0]
+    cases: dict[str, CaseResult] = {}
+    for record in records:
+        for case in record.cases:
+            cases.pop(case.nodeid, None)
+            cases[case.nodeid] = case
+    labels = dict(records[0].labels)
+    for record in records[1:]:
+        labels = {k: v for k, v in labels.items() if record.labels.get(k) == v}
+    endpoints: dict[str, dict[str, str]] = {}
+    for record in records:
+        endpoints.update(record.endpoints)
+    started = [r.started_at for r in records if r.started_at]
+    return RunRecord(
+        cases=list(cases.values()),
+        labels=labels,
+        endpoints=endpoints,
+        started_at=min(started) if started else 0.0,
+        finished_at=max(r.finished_at for r in records),
+        budget=_merge_budgets([r.budget for r in records if r.budget]),
+    )
+
+
+def _merge_budgets(budgets: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not budgets:
+        return None
+
+    def remaining(budget: dict[str, Any]) -> float:
+        value = budget.get("remaining_tokens")
+        return float(value) if isinstance(value, int | float) else float("inf")
+
+    merged: dict[str, Any] = dict(min(budgets, key=remaining))  # type: ignore[arg-type]
+    merged["cut"] = sum(int(b.get("cut", 0) or 0) for b in budgets)
+    merged["exhausted"] = any(b.get("exhausted") for b in budgets)
+    if any(b.get("action") == "fail" for b in budgets):
+        merged["action"] = "fail"
+    merged["denials"] = [d for b in budgets for d in b.get("denials", [])][:50]
+    return merged
