@@ -61,6 +61,8 @@ class Case:
     prompt_label: str | None = None
     priority: int = 0
     """Higher is admitted first and cut last under a budget."""
+    input_allow: tuple[str, ...] = ()
+    """What the input guardrails let through: families (``pii``, ``secrets``) or entity types (``email``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """Checks applied to model outputs: one registry, one module per family."""
 
-from helm_eval.checks import _structured, _text  # noqa: F401 - registers the built-in checks
+from helm_eval.checks import _injection, _pii, _refusal, _secrets, _structured, _text  # noqa: F401 - registers
+from helm_eval.checks._findings import Finding, redact
+from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances
 from helm_eval.checks._registry import (
     REGISTRY,
     CheckInput,
@@ -13,12 +15,19 @@ from helm_eval.checks._registry import (
 )
 
 __all__ = [
+    "ALLOWANCES",
     "REGISTRY",
     "CheckInput",
     "CheckOutput",
     "CheckType",
+    "Finding",
+    "InputBlocked",
     "parse_type",
+    "redact",
     "register",
     "run_check",
+    "scan_inputs",
+    "scan_texts",
+    "unknown_allowances",
     "validate_assertion",
 ]
