@@ -8,7 +8,7 @@ from typing import Any
 
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
-from helm_eval.checks import parse_type, validate_assertion
+from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.config import (
     AssertionSpec,
@@ -61,6 +61,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
             name, data, test.assert_, ("tests", index, "assert")
         )
         variables = {**default.vars, **test.vars}
+        input_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
         options = _merge_options(base_options, test.options)
         for prompt in prompts:
             case_id = base_id if len(prompts) == 1 else f"{base_id}[{prompt.label}]"
@@ -95,9 +96,27 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     model=test.model or default.model or spec.model,
                     prompt_label=prompt.label if len(prompts) > 1 else None,
                     priority=_first_int(test.priority, default.priority, spec.priority),
+                    input_allow=input_allow,
                 )
             )
     return cases
+
+
+def _input_allow(name: str, data: Any, sources: list[tuple[tuple[Any, ...], SuiteSpec | TestSpec]]) -> tuple[str, ...]:
+    """Input-guardrail allowances of suite, defaultTest and test, added up; an unknown name is a suite error."""
+    allowed: list[str] = []
+    for loc, spec in sources:
+        inputs = spec.guardrails.inputs if spec.guardrails is not None else None
+        if inputs is None:
+            continue
+        unknown = unknown_allowances(inputs.allow)
+        if unknown:
+            line = line_of(data, (*loc, "guardrails")) or 1
+            raise SuiteError(
+                name, line, f"guardrails.inputs.allow: unknown name {unknown[0]!r}; use pii, secrets or an entity type"
+            )
+        allowed.extend(inputs.allow)
+    return tuple(dict.fromkeys(allowed))
 
 
 def _first(*values: float | None) -> float:

@@ -78,6 +78,20 @@ class AssertionSpec(_Strict):
     """Optional name to report this assertion under."""
 
 
+class InputGuardrailsSpec(_Strict):
+    """What the input guardrails (secrets and PII scan of prompts and vars before sending) let through."""
+
+    allow: list[str] = Field(default_factory=list)
+    """Families (``pii``, ``secrets``) or entity types (``email``, ``aws-access-key-id``, ...) allowed to be sent."""
+
+
+class GuardrailsSpec(_Strict):
+    """Guardrail settings of a test or suite."""
+
+    inputs: InputGuardrailsSpec | None = None
+    """Input guardrails; by default any secret or personal data found in a case's inputs blocks the case."""
+
+
 class TestSpec(_Strict):
     """One test: variables for the prompt templates and the assertions its output must pass."""
 
@@ -107,6 +121,8 @@ class TestSpec(_Strict):
     """Model name to request, overriding the endpoint's."""
     priority: int | None = None
     """Higher runs first and is cut last when a budget cannot fit every case (default 0)."""
+    guardrails: GuardrailsSpec | None = None
+    """Guardrail settings, e.g. ``{inputs: {allow: [email]}}``; allowances add up over suite, defaultTest, test."""
 
     @field_validator("tags")
     @classmethod
@@ -144,5 +160,7 @@ class SuiteSpec(_Strict):
     """Free-form data, e.g. ``owner: team-search``."""
     priority: int = 0
     """Priority of every test of this suite (a test's own ``priority`` wins)."""
+    guardrails: GuardrailsSpec | None = None
+    """Guardrail settings for every test of this suite, e.g. ``{inputs: {allow: [pii]}}``."""
     version: int | None = None
     """Format version (optional; currently 1)."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from helm_eval._records import Call, Case, Outcome
+from helm_eval.checks import InputBlocked, scan_texts, unknown_allowances
 from helm_eval.config import HelmEvalError, Options
 from helm_eval.run._items import RUN_KEY, BudgetCut
 from helm_eval.run._session import PYTHON_CALLS_KEY, HelmEvalRun
@@ -31,18 +32,22 @@ class HelmModel:
         system: str | None = None,
         endpoint: str | None = None,
         model: str | None = None,
+        allow_inputs: Sequence[str] = (),
         **options: Any,
     ) -> Outcome:
         """Send a prompt (or a list of chat messages) and return the ``Outcome``.
 
         ``options`` are sampling parameters (``temperature``, ``max_tokens``, ``seed``, ``stop``, ...) merged
-        over the project's defaults. Raises ``ModelCallError`` when the call fails after retries.
+        over the project's defaults. Raises ``ModelCallError`` when the call fails after retries, and
+        ``InputBlocked`` (sending nothing) when the messages contain secrets or personal data, unless
+        ``allow_inputs`` names their family (``pii``, ``secrets``) or entity type (``email``, ...).
         """
         messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         if isinstance(prompt, str):
             messages.append({"role": "user", "content": prompt})
         else:
             messages.extend(dict(m) for m in prompt)
+        _guard_inputs(messages, allow_inputs)
         params = self._run.settings.config.options.model_dump(exclude_none=True)
         params.update(Options.model_validate(options).model_dump(exclude_none=True))
         planner = self._run.planner
@@ -74,6 +79,19 @@ class HelmModel:
         return outcome
 
     __call__ = chat
+
+
+def _guard_inputs(messages: list[dict[str, str]], allow: Sequence[str]) -> None:
+    """Input guardrails for a Python test's call: a secret or personal data in the messages stops it unsent."""
+    if isinstance(allow, str):
+        allow = [allow]
+    unknown = unknown_allowances(allow)
+    if unknown:
+        raise ValueError(f"allow_inputs: unknown name {unknown[0]!r}; use pii, secrets or an entity type")
+    texts = ((f"messages[{i}] ({m.get('role', '?')})", str(m.get("content", ""))) for i, m in enumerate(messages))
+    findings = scan_texts(texts, allow)
+    if findings:
+        raise InputBlocked(findings, how_to_allow="helm_model(..., allow_inputs=[{}])")
 
 
 def _marker_metadata(item: pytest.Item) -> dict[str, Any]:

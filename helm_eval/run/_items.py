@@ -90,7 +90,10 @@ class CaseItem(pytest.Item):
             )
             # reported at the suite line, not at this line of helm-eval
             raise pytest.skip.Exception(str(cut), _use_item_location=True) from None
-        except HelmEvalError as exc:
+        except HelmEvalError as exc:  # input guardrails, or the endpoint check
+            self.stash[RESULT_KEY] = CaseResult(
+                self.nodeid, self.case.file, self.case.line, "error", suite=self.case.file, error=str(exc)
+            )
             raise CaseCallError(f"{self.case.file}:{self.case.line}: {self.case.id}: helm-eval: {exc}") from None
         result = self._result(started)
         accounting = run.accounting

@@ -17,6 +17,7 @@ import pytest
 
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._text import excerpt
+from helm_eval.checks import InputBlocked, scan_inputs
 from helm_eval.config import HelmEvalError
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.ledger import Denial
@@ -52,6 +53,7 @@ class HelmEvalRun:
         self._check_error: HelmEvalError | None = None
         self._server: Any = None
         self._denied: dict[str, Denial] = {}
+        self._blocked: dict[str, InputBlocked | None] = {}
         self.accounting = Accounting(settings, settings.budget, is_worker=self.is_worker)
         serve = config.getoption("helm_eval_serve")
         if serve and not self.is_worker:
@@ -192,6 +194,7 @@ class HelmEvalRun:
     def submit_all(self, items: Sequence[CaseItem]) -> None:
         """Plan, estimate, admit under the budget (highest priority first) and send the calls of ``items``."""
         items = [item for item in items if item.nodeid not in self._futures and item.nodeid not in self._denied]
+        items = [item for item in items if not self._blocked_by_input_guardrails(item)]
         if not items:
             return
         dispatcher = self.dispatcher()
@@ -206,12 +209,22 @@ class HelmEvalRun:
                 item.calls = verdict
                 self._futures[item.nodeid] = [dispatcher.submit(call) for call in verdict]
 
+    def _blocked_by_input_guardrails(self, item: CaseItem) -> bool:
+        """Scan the case's inputs once; a finding keeps all its calls from being planned or sent."""
+        if item.nodeid not in self._blocked:
+            findings = scan_inputs(item.case)
+            self._blocked[item.nodeid] = InputBlocked(findings) if findings else None
+        return self._blocked[item.nodeid] is not None
+
     def outcomes_for(self, item: CaseItem) -> list[Outcome]:
         """Wait for the outcomes of ``item``'s calls, submitting them now if they were not sent ahead.
 
         Raises ``BudgetCut`` when the budget did not admit the case.
         """
         self.submit_all([item])
+        blocked = self._blocked.get(item.nodeid)
+        if blocked is not None:
+            raise blocked
         denial = self._denied.get(item.nodeid)
         if denial is not None:
             raise BudgetCut(denial)
