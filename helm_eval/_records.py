@@ -86,6 +86,8 @@ class Call:
     estimated_prompt_tokens: int | None = None
     owner: str | None = None
     """Team the call's cost is attributed to."""
+    cache_key: str | None = None
+    """Response-cache key, when the cache is on."""
 
 
 @dataclass(slots=True)
@@ -172,6 +174,8 @@ class CaseResult:
     tags: list[str] = field(default_factory=list)
     owner: str | None = None
     """Team or owner the case's cost is attributed to."""
+    cache_hits: int = 0
+    """Calls answered from the response cache (no tokens spent)."""
 
     @classmethod
     def from_outcomes(
@@ -192,6 +196,7 @@ class CaseResult:
             endpoint=first.endpoint,
             retries=sum(o.retries for o in outcomes),
             calls=len(outcomes),
+            cache_hits=sum(1 for o in outcomes if o.cache_hit),
             **extra,
         )
 
@@ -250,6 +255,7 @@ class RunRecord:
             "completion_tokens": sum(c.completion_tokens for c in self.cases),
             "total_tokens": sum(c.total_tokens for c in self.cases),
             "retries": sum(c.retries for c in self.cases),
+            "cache_hits": sum(c.cache_hits for c in self.cases),
             "cost_usd": _sum_cost(self.cases),
             "judge_tokens": sum(c.judge_tokens for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),

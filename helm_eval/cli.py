@@ -42,17 +42,8 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_model(model: str) -> tuple[str, str]:
-    """(what vLLM loads, the name it serves): a known short name is prepared and served under that name."""
-    from helm_eval.serve import KNOWN_MODELS, prepare_model
-
-    if model in KNOWN_MODELS:
-        return str(prepare_model(model)), model
-    return model, model
-
-
 def _serve(args: argparse.Namespace) -> int:
-    from helm_eval.serve import VLLMServer
+    from helm_eval.serve import VLLMServer, resolve_model
 
     path, name = resolve_model(args.model)
     server = VLLMServer(

@@ -33,8 +33,11 @@ def _number(flag: str, kind: type[int] | type[float], minimum: float, unit: str,
     return parse
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """The ``helm-eval`` option group; each option's config-file twin is named in its help."""
+    from helm_eval._deepeval import block_pytest_plugin
+
+    block_pytest_plugin(pluginmanager)  # runs as helm-eval's plugin loads, before later entry points import
     group = parser.getgroup("helm-eval", "helm-eval: LLM evaluation suites")
     group.addoption(
         "--helm-eval",
@@ -125,6 +128,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="ledger of every call: SQLite path (default .helm-eval/ledger.sqlite), postgresql:// URL, "
         "or off (config: ledger)",
     )
+    group.addoption("--helm-eval-cache", default=None, choices=["on", "off", "refresh"],
+                    help="response cache (default on; config: cache): a hit costs no tokens; refresh re-asks and "
+                         "rewrites; the file is .helm-eval/cache.sqlite (config: cache_path)")  # fmt: skip
     group.addoption("--helm-eval-label", metavar="KEY=VALUE", action="append", default=None,
                     help="attribution label (repo, pr, branch, sha, workflow, job, team); CI values are read "
                          "automatically")  # fmt: skip
@@ -140,7 +146,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the run object when ``--helm-eval`` is on; make suite files reachable from testpaths."""
     if not config.getoption("helm_eval"):
         return
+    from helm_eval._deepeval import unregister_pytest_plugin
     from helm_eval.config import HelmEvalError
+
+    unregister_pytest_plugin(config.pluginmanager)  # loaded before helm-eval's plugin could block it
     from helm_eval.run import RUN_KEY, HelmEvalRun, Settings
 
     try:

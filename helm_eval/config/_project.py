@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from helm_eval.config._budget import BudgetSpec, Price
 from helm_eval.config._errors import ConfigError, SuiteError
+from helm_eval.config._judge import JudgeSpec
 from helm_eval.config._suite import Options, _Strict
 from helm_eval.config._validate import validate
 from helm_eval.config._yaml import line_of, load_yaml
@@ -72,9 +73,15 @@ class ProjectConfig(_Strict):
     """Token/USD caps; a trusted policy (``--helm-eval-policy``) binds, this may only lower it."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Model name → per-token price, for hosted endpoints."""
+    cache: Literal["on", "off", "refresh"] = "on"
+    """Response cache: ``on`` (read and write), ``refresh`` (write only: re-ask every call), ``off``."""
+    cache_path: str | None = None
+    """Cache file (default ``.helm-eval/cache.sqlite`` under the rootdir); persist it in CI to rerun for free."""
     ledger: str | None = None
     """Where every call is recorded: a SQLite path (default ``.helm-eval/ledger.sqlite``), a ``postgresql://``
     URL for a shared ledger, or ``off``."""
+    judge: JudgeSpec = Field(default_factory=JudgeSpec)
+    """The endpoint and sampling of model-graded checks (``g-eval``, ``llm-rubric``, ...); see docs/judges.md."""
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +96,9 @@ class ProjectConfig(_Strict):
     def _default_is_declared(self) -> ProjectConfig:
         if self.default_endpoint is not None and self.default_endpoint not in self.endpoints:
             raise ValueError(f"default_endpoint {self.default_endpoint!r} is not among the endpoints")
+        if self.judge.endpoint is not None and self.endpoints and self.judge.endpoint not in self.endpoints:
+            known = ", ".join(sorted(self.endpoints))
+            raise ValueError(f"judge.endpoint {self.judge.endpoint!r} is not among the endpoints ({known})")
         return self
 
 

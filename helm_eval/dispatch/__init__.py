@@ -1,6 +1,14 @@
 """Sending model calls: the OpenAI-compatible client and the background dispatch loop."""
 
+from helm_eval.dispatch._cache import ResponseCache, cache_key
 from helm_eval.dispatch._client import Endpoint, build_payload, parse_retry_after
 from helm_eval.dispatch._dispatcher import Dispatcher
 
-__all__ = ["Dispatcher", "Endpoint", "build_payload", "parse_retry_after"]
+__all__ = [
+    "Dispatcher",
+    "Endpoint",
+    "ResponseCache",
+    "build_payload",
+    "cache_key",
+    "parse_retry_after",
+]

@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -32,6 +32,13 @@ class Endpoint:
     api_key: str | None
     max_concurrency: int
     timeout: float
+    roots: dict[str, str] = field(default_factory=dict)
+    """Served model name → what the server says it loaded (vLLM's ``root``: the weights' path or hub id)."""
+
+    def identity(self, model: str) -> str | None:
+        """The model's identity for the response cache: served name plus weights, when the server says."""
+        root = self.roots.get(model)
+        return f"{model}@{root}" if root else None
 
     def headers(self) -> dict[str, str]:
         """Request headers; the key is added here and nowhere else, so it never reaches a message."""
@@ -186,4 +193,6 @@ async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeou
         raise ConnectionError(str(exc) or type(exc).__name__) from None
     except ValueError:
         raise ConnectionError("malformed JSON from /models") from None
-    return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+    models = [m for m in data.get("data", []) if isinstance(m, dict)]
+    endpoint.roots = {str(m.get("id")): str(m["root"]) for m in models if m.get("root")}
+    return [str(m.get("id")) for m in models]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helm_eval._fs import make_private_dir
+
 LEDGER_VERSION = 1
 
 # key of the transaction-scoped PostgreSQL advisory lock that makes ledger writers take turns (per database)
@@ -115,7 +117,7 @@ class Ledger:
             conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=30000")
             return conn
-        _make_dir(path.parent)
+        make_private_dir(path.parent)
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -314,15 +316,3 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _make_dir(path: Path) -> None:
-    """Create the ledger directory with a .gitignore so it is never committed by accident."""
-    if path.is_dir():
-        return
-    path.mkdir(parents=True, exist_ok=True)
-    ignore = path / ".gitignore"
-    if not ignore.exists():
-        tmp = path / f".gitignore.{os.getpid()}.tmp"
-        tmp.write_text("# created by helm-eval\n*\n", encoding="utf-8")
-        os.replace(tmp, ignore)

@@ -1,5 +1,7 @@
 """Recording calls as they finish, off the dispatch loop: a writer thread with its own ledger connection.
 
+It also stores successful responses in the response cache, so neither costs the dispatch loop any I/O.
+
 The dispatch loop only puts finished calls on a queue; the writer inserts them in batches, each batch one
 transaction that also drops the calls' reservations. Calls cancelled before they were sent just release theirs.
 """
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from helm_eval._records import Call, Outcome
+from helm_eval.dispatch import ResponseCache
 from helm_eval.ledger._store import CallRow, Ledger
 
 _STOP = object()
@@ -32,8 +35,15 @@ class Finished:
 class LedgerWriter:
     """Turns finished calls into ledger rows in a background thread; ``close()`` flushes everything."""
 
-    def __init__(self, url: str, to_row: Callable[[Finished], CallRow | None], batch: int = 256) -> None:
+    def __init__(
+        self,
+        url: str,
+        to_row: Callable[[Finished], CallRow | None],
+        batch: int = 256,
+        cache: ResponseCache | None = None,
+    ) -> None:
         self._url = url
+        self._cache = cache
         self._to_row = to_row
         self._batch = batch
         self._queue: queue.Queue[object] = queue.Queue()
@@ -77,6 +87,8 @@ class LedgerWriter:
                 row = self._to_row(item)
                 if row is not None:
                     rows.append(row)
+            if self._cache is not None and item.outcome is not None and item.call.cache_key is not None:
+                self._cache.put(item.call.cache_key, item.outcome)
         for attempt in range(3):
             try:
                 ledger.record_calls(rows, release)

@@ -61,7 +61,8 @@ def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
     totals = record.totals()
     write_line(
         f"calls: {totals['calls']:,}  prompt tokens: {totals['prompt_tokens']:,}  "
-        f"completion tokens: {totals['completion_tokens']:,}  retries: {totals['retries']:,}"
+        f"completion tokens: {totals['completion_tokens']:,}  retries: {totals['retries']:,}  "
+        f"cache hits: {totals['cache_hits']:,}"
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
-from helm_eval.dispatch import Dispatcher
+from helm_eval.dispatch import Dispatcher, ResponseCache, cache_key
 from helm_eval.ledger import (
     Budget,
     CallNeed,
@@ -27,7 +27,6 @@ from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_m
 from helm_eval.ledger._writer import Finished, LedgerWriter
 from helm_eval.plan._estimate import TokenEstimator
 
-ENV_RUN_ID = "HELM_EVAL_RUN_ID"
 DEFAULT_MAX_TOKENS = 256
 
 
@@ -42,17 +41,17 @@ class BudgetOptions:
     policy: str | None = None
     ledger: str | None = None
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    cache: str | None = None
 
 
 class Accounting:
     """What the session spends: estimates, reservations, the ledger writer, costs and the budget summary."""
 
-    def __init__(self, settings: Any, options: BudgetOptions, *, is_worker: bool) -> None:
+    def __init__(self, settings: Any, options: BudgetOptions, *, is_worker: bool, run_id: str | None = None) -> None:
         config = settings.config
         self.rootdir: Path = settings.rootdir
-        self.run_id = os.environ.get(ENV_RUN_ID) or uuid.uuid4().hex[:16]
-        if not is_worker:
-            os.environ[ENV_RUN_ID] = self.run_id  # xdist workers, started later, share the run
+        self.run_id = run_id or uuid.uuid4().hex[:16]
+        """One id per session; xdist workers get the controller's through ``workerinput``."""
         self.labels: dict[str, str | None] = {**ci_labels(), **options.labels}
         policy = load_policy(options.policy or os.environ.get(ENV_POLICY))
         cli = cli_budget(options.tokens, options.usd, options.scope, options.on_exhausted)
@@ -64,7 +63,12 @@ class Accounting:
         if not is_worker:
             self.ledger.reclaim_dead()
         self.budget = Budget(self.plan, self.ledger, self.run_id, self.labels) if self.plan.active else None
-        self.writer = LedgerWriter(self.ledger_url, self._row)
+        mode = options.cache or config.cache
+        self.cache_reads = mode == "on"
+        self.cache = None if mode == "off" else ResponseCache(_cache_path(config.cache_path, self.rootdir))
+        self.cached: dict[str, Outcome] = {}
+        """Hits found by ``prepare``, by cache key; ``submit`` answers these calls without sending them."""
+        self.writer = LedgerWriter(self.ledger_url, self._row, cache=self.cache)
         self.estimator = TokenEstimator()
         self.codeowners = CodeOwners.find(self.rootdir)
         self._wall: dict[str, list[float]] = {}
@@ -104,10 +108,15 @@ class Accounting:
                         call, params=params, estimated_prompt_tokens=estimate.tokens, owner=owner, suite=case.file
                     )
                 )
+            if self.cache is not None:
+                ready = [self._with_cache_key(dispatcher, c) for c in ready]
             prepared.append(ready)
             needs.append(
-                CaseNeed(case.file, case.id, tuple(self._need(c, by_call[id(orig)].reserve())
-                                                   for c, orig in zip(ready, case_calls, strict=True)))
+                CaseNeed(case.file, case.id, tuple(
+                    CallNeed(c.model, c.endpoint, 0, 0.0) if c.cache_key in self.cached
+                    else self._need(c, by_call[id(orig)].reserve())
+                    for c, orig in zip(ready, case_calls, strict=True)
+                ))
             )  # fmt: skip
         if self.budget is None:
             return list(prepared)
@@ -122,6 +131,16 @@ class Accounting:
                     dataclasses.replace(c, reservation=r) for c, r in zip(prepared[index], verdict, strict=True)
                 ]
         return result
+
+    def _with_cache_key(self, dispatcher: Dispatcher, call: Call) -> Call:
+        """Attach the call's cache key, and remember the cached outcome when there is one (a hit)."""
+        assert self.cache is not None
+        key = cache_key(call, dispatcher.endpoints[call.endpoint].identity(call.model))
+        if self.cache_reads and key not in self.cached:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.cached[key] = hit
+        return dataclasses.replace(call, cache_key=key)
 
     async def _estimate_all(self, dispatcher: Dispatcher, calls: list[Call]) -> list[Any]:
         slots = asyncio.Semaphore(32)
@@ -183,9 +202,9 @@ class Accounting:
         return sum(known) if known else None
 
     def close(self) -> list[str]:
-        """Flush the ledger writer; returns its warnings."""
+        """Flush the ledger writer (and cache writes); returns their warnings."""
         self.writer.close()
-        return self.writer.errors
+        return [*self.writer.errors, *(self.cache.errors if self.cache is not None else [])]
 
     def finish(self, record: RunRecord) -> None:
         """GPU-hour cost shared by token share, then the budget summary (controller / single process)."""
@@ -218,3 +237,8 @@ class Accounting:
                 case.cost_usd = (case.cost_usd or 0.0) + rate * case.total_tokens
         costs = {row["id"]: rates[row["endpoint"]] * row["tokens"] for row in rows if row["endpoint"] in rates}
         self.ledger.set_run_costs(self.run_id, costs)
+
+
+def _cache_path(value: str | None, rootdir: Path) -> Path:
+    path = Path(value) if value else rootdir / ".helm-eval" / "cache.sqlite"
+    return path if path.is_absolute() else rootdir / path

@@ -21,7 +21,7 @@ from helm_eval.checks import InputBlocked, scan_inputs
 from helm_eval.config import HelmEvalError
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.ledger import Denial
-from helm_eval.plan import Planner, resolve_endpoints
+from helm_eval.plan import Overrides, Planner, resolve_endpoints
 from helm_eval.report import add_locations, budget_lines, write_run_record, write_summary
 from helm_eval.run._accounting import Accounting
 from helm_eval.run._items import (
@@ -54,19 +54,22 @@ class HelmEvalRun:
         self._server: Any = None
         self._denied: dict[str, Denial] = {}
         self._blocked: dict[str, InputBlocked | None] = {}
-        self.accounting = Accounting(settings, settings.budget, is_worker=self.is_worker)
+        shared: dict[str, Any] = getattr(config, "workerinput", {})
+        self.accounting = Accounting(
+            settings, settings.budget, is_worker=self.is_worker, run_id=shared.get("helm_eval_run_id")
+        )
+        if shared.get("helm_eval_endpoint"):
+            # the controller started vLLM (--helm-eval-serve); workers use it
+            overrides = settings.overrides
+            settings.overrides = Overrides(shared["helm_eval_endpoint"], shared.get("helm_eval_model"),
+                                           overrides.concurrency, overrides.timeout)  # fmt: skip
         serve = config.getoption("helm_eval_serve")
         if serve and not self.is_worker:
             self._start_server(serve)
 
     def _start_server(self, model: str) -> None:
         """Start vLLM now (it loads while pytest collects); the endpoint override points at it."""
-        import os
-
-        from helm_eval.cli import resolve_model
-        from helm_eval.config import ENV_ENDPOINT
-        from helm_eval.plan import Overrides
-        from helm_eval.serve import ModelPrepError, ServerStartError, VLLMServer
+        from helm_eval.serve import ModelPrepError, ServerStartError, VLLMServer, resolve_model
 
         try:
             path, name = resolve_model(model)
@@ -76,8 +79,6 @@ class HelmEvalRun:
             raise HelmEvalError(f"--helm-eval-serve {model}: {exc}") from None
         overrides = self.settings.overrides
         self.settings.overrides = Overrides(self._server.base_url, name, overrides.concurrency, overrides.timeout)
-        # xdist workers are started after this and inherit the environment
-        os.environ[ENV_ENDPOINT] = self._server.base_url
 
     def _wait_for_server(self) -> None:
         if self._server is None:
@@ -108,6 +109,14 @@ class HelmEvalRun:
                 self.dispatcher()
         except HelmEvalError as exc:
             raise pytest.UsageError(f"helm-eval: {exc}") from None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist: every worker shares this run's id (one budget, one ledger run) and served endpoint."""
+        node.workerinput["helm_eval_run_id"] = self.accounting.run_id
+        if self._server is not None:
+            node.workerinput["helm_eval_endpoint"] = self._server.base_url
+            node.workerinput["helm_eval_model"] = self.settings.overrides.model
 
     def _is_xdist_controller(self) -> bool:
         return not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
@@ -207,7 +216,18 @@ class HelmEvalRun:
                 self._denied[item.nodeid] = verdict
             else:
                 item.calls = verdict
-                self._futures[item.nodeid] = [dispatcher.submit(call) for call in verdict]
+                self._futures[item.nodeid] = [self._send(dispatcher, call) for call in verdict]
+
+    def _send(self, dispatcher: Dispatcher, call: Call) -> concurrent.futures.Future[Outcome]:
+        """Dispatch ``call``, or answer it from the response cache (a hit is recorded but costs nothing)."""
+        hit = self.accounting.cached.get(call.cache_key) if call.cache_key else None
+        if hit is None:
+            return dispatcher.submit(call)
+        now = time.time()
+        self.accounting.on_finished(call, hit, True, now, now)
+        future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+        future.set_result(hit)
+        return future
 
     def _blocked_by_input_guardrails(self, item: CaseItem) -> bool:
         """Scan the case's inputs once; a finding keeps all its calls from being planned or sent."""
@@ -236,7 +256,7 @@ class HelmEvalRun:
         verdict = self.accounting.prepare(dispatcher, [(case, [call])])[0]
         if isinstance(verdict, Denial):
             raise BudgetCut(verdict)
-        return dispatcher.submit(verdict[0]).result()
+        return self._send(dispatcher, verdict[0]).result()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:

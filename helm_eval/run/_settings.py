@@ -64,6 +64,7 @@ class Settings:
             policy=config.getoption("helm_eval_policy"),
             ledger=config.getoption("helm_eval_ledger"),
             labels=labels,
+            cache=config.getoption("helm_eval_cache"),
         )
         settings.suite_paths = {p.resolve() for pattern in project.suites for p in rootdir.glob(pattern) if p.is_file()}
         return settings

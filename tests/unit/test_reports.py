@@ -182,7 +182,7 @@ def test_summary_has_a_row_per_suite_and_a_total() -> None:
         "p95",
         "ms",
     ]
-    assert lines[-1] == "calls: 0  prompt tokens: 1,000  completion tokens: 234  retries: 0"
+    assert lines[-1] == "calls: 0  prompt tokens: 1,000  completion tokens: 234  retries: 0  cache hits: 0"
 
 
 def test_empty_summary() -> None:
@@ -375,6 +375,6 @@ def test_terminal_summary_shows_suites_and_tokens(project: Any) -> None:
             "suites/x.yaml * 2 * 1 * 1 * 0 * 0 *",
             "suites/y.yaml * 1 * 1 * 0 * 0 * 0 *",
             "total * 3 * 2 * 1 * 0 * 0 *",
-            "calls: 3  prompt tokens: *  completion tokens: *  retries: 0",
+            "calls: 3  prompt tokens: *  completion tokens: *  retries: 0  cache hits: 0",
         ]
     )

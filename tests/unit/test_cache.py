@@ -1,0 +1,121 @@
+"""The response cache: a rerun of an unchanged suite costs nothing, and anything that changes the answer misses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from helm_eval import Call
+from helm_eval.dispatch import cache_key
+from helm_eval.ledger import Ledger
+
+SUITE = """
+    prompts: ["Say {{word}}"]
+    defaultTest: {options: {temperature: 0, max_tokens: 8}}
+    tests:
+      - {id: a, vars: {word: alpha}, assert: [{type: contains, value: alpha}]}
+      - {id: b, vars: {word: beta}, assert: [{type: contains, value: beta}]}
+"""
+
+
+def chat_requests(project: Any) -> int:
+    return len(project.chat_requests())
+
+
+def record(project: Any) -> dict[str, Any]:
+    return json.loads((project.path / "run.json").read_text())
+
+
+def test_rerun_is_answered_from_the_cache_and_costs_no_tokens(project: Any) -> None:
+    project.suite("s.yaml", SUITE)
+    project.run("--helm-eval-report", "run.json").assert_outcomes(passed=2)
+    assert chat_requests(project) == 2
+    second = project.run("--helm-eval-report", "run.json")
+    second.assert_outcomes(passed=2)
+    assert chat_requests(project) == 2  # nothing new reached the server
+    second.stdout.fnmatch_lines(["calls: 2  prompt tokens: 0  completion tokens: 0  retries: 0  cache hits: 2"])
+    cases = record(project)["cases"]
+    assert [c["cache_hits"] for c in cases] == [1, 1]
+    assert all(c["output"].startswith("echo: Say") for c in cases)  # the cached answer is judged again
+    rows = Ledger(str(project.path / ".helm-eval" / "ledger.sqlite")).calls()
+    assert [(r["cache_hit"], r["tokens"] > 0) for r in rows] == [(0, True), (0, True), (1, False), (1, False)]
+
+
+def test_anything_that_changes_the_answer_misses(project: Any) -> None:
+    project.suite("s.yaml", SUITE)
+    project.run().assert_outcomes(passed=2)
+    project.suite("s.yaml", SUITE.replace("max_tokens: 8", "max_tokens: 9"))
+    project.run().assert_outcomes(passed=2)
+    assert chat_requests(project) == 4
+
+
+def test_a_budget_does_not_count_hits(project: Any) -> None:
+    project.suite("s.yaml", SUITE)
+    project.run().assert_outcomes(passed=2)
+    cached = project.run("--helm-eval-budget-tokens", "0")
+    cached.assert_outcomes(passed=2)
+    assert cached.ret == 0
+
+
+def test_refresh_asks_again_and_off_never_touches_the_file(project: Any) -> None:
+    project.suite("s.yaml", SUITE)
+    project.run("--helm-eval-cache", "off").assert_outcomes(passed=2)
+    assert not (project.path / ".helm-eval" / "cache.sqlite").exists()
+    project.run().assert_outcomes(passed=2)
+    project.run("--helm-eval-cache", "refresh").assert_outcomes(passed=2)
+    assert chat_requests(project) == 6
+
+
+def test_a_corrupt_cache_is_a_miss_with_a_warning_not_a_failure(project: Any) -> None:
+    project.suite("s.yaml", SUITE)
+    cache = project.path / ".helm-eval" / "cache.sqlite"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"this is not a database" * 100)
+    result = project.run("-W", "default")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*helm-eval: response cache*"])
+
+
+def call(**changes: Any) -> Call:
+    fields: dict[str, Any] = {
+        "endpoint": "e",
+        "base_url": "http://h/v1",
+        "model": "m",
+        "messages": ({"role": "user", "content": "hi"},),
+        "params": {"temperature": 0.7, "max_tokens": 8},
+    }
+    fields.update(changes)
+    return Call(**fields)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (call(), call(case_id="other", suite="x.yaml", owner="t"), True),  # bookkeeping is not identity
+        (call(), call(model="m2"), False),
+        (call(), call(messages=({"role": "user", "content": "hi!"},)), False),
+        (call(), call(params={"temperature": 0.7, "max_tokens": 9}), False),
+        (call(), call(repeat_index=1), False),  # sampled without a seed: each repeat is its own sample
+        (call(params={"temperature": 0}), call(params={"temperature": 0}, repeat_index=1), True),
+        (
+            call(params={"temperature": 0.7, "seed": 3}),
+            call(params={"temperature": 0.7, "seed": 3}, repeat_index=2),
+            True,
+        ),
+    ],
+)
+def test_cache_key_is_the_identity_of_a_response(a: Call, b: Call, same: bool) -> None:
+    assert (cache_key(a, None) == cache_key(b, None)) is same
+
+
+def test_weights_identity_separates_two_servers_with_the_same_model_name() -> None:
+    assert cache_key(call(), "m@/models/v1") != cache_key(call(), "m@/models/v2")
+    assert cache_key(call(), "m@/models/v1") == cache_key(call(base_url="http://other/v1"), "m@/models/v1")
+
+
+def test_keys_are_hex_sha256() -> None:
+    key = cache_key(call(), None)
+    assert len(key) == 64
+    assert int(key, 16) >= 0
