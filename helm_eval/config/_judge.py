@@ -1,0 +1,45 @@
+"""The ``judge:`` section of the project config: which endpoint grades model-graded checks, and how."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from helm_eval.config._suite import _Strict
+
+
+class RejudgeSpec(_Strict):
+    """Re-judge a verdict whose score lands near the threshold and keep the majority."""
+
+    margin: float = Field(default=0.1, ge=0, le=1)
+    """A verdict is re-judged when ``|score - threshold| <= margin`` (scores are 0-1)."""
+    times: int = Field(default=3, ge=1, le=15)
+    """Verdicts taken in all (the first one included); the majority decides. Odd numbers avoid ties."""
+
+
+class JudgeSpec(_Strict):
+    """The judge of model-graded checks (``g-eval``, ``llm-rubric``, ...): a configured endpoint, routed like any call.
+
+    Its calls go through the same budget, cache, retries and ledger as the system under test, recorded with
+    ``kind=judge`` and counted as the case's ``judge_tokens``.
+    """
+
+    endpoint: str | None = None
+    """Name of a configured endpoint (default: the default endpoint, i.e. the model under test grades itself)."""
+    model: str | None = None
+    """Model to request (default: the endpoint's model)."""
+    temperature: float = Field(default=0.0, ge=0)
+    """Sampling temperature of judge calls; 0 makes verdicts repeatable and cacheable."""
+    seed: int = 0
+    """Seed of judge calls; re-judgments use ``seed + 1``, ``seed + 2``, ..."""
+    max_tokens: int = Field(default=512, ge=1)
+    """Most completion tokens per judge call; also what the budget reserves for it."""
+    rejudge: RejudgeSpec | None = None
+    """Re-judge verdicts near the threshold (off by default); needs ``temperature`` > 0."""
+
+    @model_validator(mode="after")
+    def _rejudge_needs_sampling(self) -> JudgeSpec:
+        if self.rejudge is not None and self.rejudge.times > 1 and self.temperature == 0:
+            raise ValueError(
+                "judge.rejudge needs judge.temperature > 0: at temperature 0 every re-judgment repeats the first"
+            )
+        return self
