@@ -2,6 +2,7 @@
 
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
 from helm_eval.config._errors import ConfigError, HelmEvalError, SuiteError
+from helm_eval.config._judge import JudgeSpec, RejudgeSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
     ENV_API_KEY,
@@ -37,6 +38,7 @@ __all__ = [
     "DefaultTestSpec",
     "EndpointSpec",
     "HelmEvalError",
+    "JudgeSpec",
     "Limit",
     "LineDict",
     "LineList",
@@ -46,6 +48,7 @@ __all__ = [
     "Price",
     "ProjectConfig",
     "PromptSpec",
+    "RejudgeSpec",
     "SuiteError",
     "SuiteSpec",
     "TestSpec",
