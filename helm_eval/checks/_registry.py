@@ -7,7 +7,7 @@ Third-party checks register through the ``helm_eval.checks`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
@@ -17,6 +17,14 @@ from helm_eval._records import Assertion, Outcome, Verdict
 ENTRY_POINT_GROUP = "helm_eval.checks"
 
 ValueRule = Literal["required", "optional", "none"]
+
+JudgeFn = Callable[[Sequence[dict[str, str]], dict[str, Any]], Outcome]
+"""Sends chat messages to the project's judge with sampling params merged over the judge's defaults; raises
+``CheckError`` when the call fails for good. Provided by the run, so judge calls go through the one pipeline."""
+
+
+class CheckError(Exception):
+    """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,10 @@ class CheckInput:
     threshold: float | None = None
     outcome: Outcome | None = None
     vars: dict[str, Any] = field(default_factory=dict)
+    messages: Sequence[dict[str, str]] = ()
+    """The chat messages that produced ``output`` (model-graded checks read the question from them)."""
+    judge: JudgeFn | None = None
+    """The run's judge, for model-graded checks; ``None`` outside a helm-eval run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +49,8 @@ class CheckOutput:
     passed: bool
     reason: str
     score: float | None = None
+    threshold: float | None = None
+    """The threshold the check applied, when it used its own default (the assertion gave none)."""
 
 
 CheckFn = Callable[[CheckInput], CheckOutput]
@@ -128,14 +142,22 @@ def validate_assertion(raw_type: str, value: Any, threshold: float | None) -> st
 
 
 def run_check(
-    assertion: Assertion, output: str, outcome: Outcome | None = None, vars: dict[str, Any] | None = None
+    assertion: Assertion,
+    output: str,
+    outcome: Outcome | None = None,
+    vars: dict[str, Any] | None = None,
+    *,
+    messages: Sequence[dict[str, str]] = (),
+    judge: JudgeFn | None = None,
 ) -> Verdict:
     """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash."""
     check = REGISTRY.get(assertion.type)
     if check is None:
         return Verdict(assertion.label, "error", f"unknown assertion type {assertion.label!r}")
     try:
-        found = check.fn(CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}))
+        found = check.fn(CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge))
+    except CheckError as exc:
+        return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)
     except Exception as exc:  # a check's own bug or bad runtime data must not abort the run
         return Verdict(assertion.label, "error", f"{type(exc).__name__}: {exc}", threshold=assertion.threshold)
     passed = found.passed != assertion.negate
@@ -144,5 +166,5 @@ def run_check(
         "pass" if passed else "fail",
         found.reason,
         score=found.score,
-        threshold=assertion.threshold,
+        threshold=assertion.threshold if assertion.threshold is not None else found.threshold,
     )
