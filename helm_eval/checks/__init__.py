@@ -1,13 +1,15 @@
 """Checks applied to model outputs: one registry, one module per family."""
 
-from helm_eval.checks import _injection, _pii, _refusal, _secrets, _structured, _text  # noqa: F401 - registers
+from helm_eval.checks import _injection, _judges, _pii, _refusal, _secrets, _structured, _text  # noqa: F401 - registers
 from helm_eval.checks._findings import Finding, redact
 from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances
 from helm_eval.checks._registry import (
     REGISTRY,
+    CheckError,
     CheckInput,
     CheckOutput,
     CheckType,
+    JudgeFn,
     parse_type,
     register,
     run_check,
@@ -17,11 +19,13 @@ from helm_eval.checks._registry import (
 __all__ = [
     "ALLOWANCES",
     "REGISTRY",
+    "CheckError",
     "CheckInput",
     "CheckOutput",
     "CheckType",
     "Finding",
     "InputBlocked",
+    "JudgeFn",
     "parse_type",
     "redact",
     "register",
