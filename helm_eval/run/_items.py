@@ -12,9 +12,9 @@ import pytest
 from helm_eval._records import Call, Case, CaseResult, Outcome, Verdict
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt, quote
-from helm_eval.checks import run_check
 from helm_eval.collect import load_suite
 from helm_eval.config import HelmEvalError
+from helm_eval.run._judging import CaseJudge, judged_verdict
 
 if TYPE_CHECKING:
     from helm_eval.run._session import HelmEvalRun
@@ -117,7 +117,17 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         """Apply the assertions to every run; pass when the pass rate reaches the case's threshold."""
         result = self.stash[RESULT_KEY]
-        runs = [[run_check(a, o.text, o, self.case.vars) for a in self.case.assertions] for o in self.outcomes]
+        run = _run(self.config)
+        judge = CaseJudge(run, self.case, run.settings.config.judge)
+        runs = [[judged_verdict(a, o, self.case, judge) for a in self.case.assertions] for o in self.outcomes]
+        if judge.outcomes:
+            result.judge_tokens = judge.tokens
+            judge_cost = run.accounting.case_cost(judge.outcomes)
+            if judge_cost is not None:
+                result.cost_usd = (result.cost_usd or 0.0) + judge_cost
+        if judge.cut is not None:
+            result.skip_reason = str(judge.cut)
+            raise pytest.skip.Exception(str(judge.cut), _use_item_location=True)
         passes = [all(v.passed for v in verdicts) for verdicts in runs]
         result.passes = sum(passes)
         result.repeats = len(runs)
