@@ -47,16 +47,28 @@ class Published:
     """``off``, ``created``, ``updated``, or ``skipped: <reason>`` / ``failed: <reason>`` (never fatal)."""
 
 
+def _no_command_separators(text: str) -> str:
+    """Break every ``::`` with a zero-width space.
+
+    The runner ends a command's properties at the first ``::``, but other parsers (act) at the last one, so a
+    ``::`` inside a message could move text into the properties; the text reads the same.
+    """
+    while "::" in text:
+        text = text.replace("::", ":\u200b:")
+    return text
+
+
 def _message(case: CaseResult) -> str:
     text = f"{case_name(case)}: {first_reason(case)}"
     if case.output and case.status in ("failed", "error"):
         text += f"\noutput: {case.output}"
     text = inert(text)
-    return text if len(text) <= MESSAGE_LIMIT else f"{text[:MESSAGE_LIMIT]}… [{len(text) - MESSAGE_LIMIT} more chars]"
+    text = text if len(text) <= MESSAGE_LIMIT else f"{text[:MESSAGE_LIMIT]}… [{len(text) - MESSAGE_LIMIT} more chars]"
+    return _no_command_separators(text)
 
 
 def _title(case: CaseResult, kind: str) -> str:
-    return inert(f"helm-eval {kind}: {case_name(case)}")[:120]
+    return _no_command_separators(inert(f"helm-eval {kind}: {case_name(case)}")[:120])
 
 
 def annotate(record: RunRecord, out: IO[str]) -> tuple[dict[str, int], int]:

@@ -46,7 +46,8 @@ def md_text(text: object, limit: int = 200) -> str:
 
 def code_block(text: str, limit: int = 1000, lang: str = "text") -> str:
     """``text`` in a fenced code block it cannot close (the fence is longer than any backtick run inside)."""
-    body = inert(text)
+    # an HTML comment opener is harmless in a code block, but a copied marker would make the comment ambiguous
+    body = inert(text).replace("<!--", "<!\u200b--")
     if len(body) > limit:
         body = f"{body[:limit]}… [{len(body) - limit} more chars]"
     longest = max((len(m.group()) for m in _BACKTICKS.finditer(body)), default=0)

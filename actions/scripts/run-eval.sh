@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run `pytest --helm-eval` for action.yml. Every input arrives as an INPUT_* environment variable (never as
+# ${{ }} text inside the script); optional flags are passed only when their input is set. Always exits 0: the exit
+# status goes to the `status` output, and the action fails (per fail-on) only after publishing.
+set -uo pipefail
+bin="${RUNNER_TEMP:?}/helm-eval-venv/bin"
+reports="${HELM_EVAL_REPORTS:?}"
+mkdir -p "$reports"
+
+# shlex-style splitting (quotes allowed, no globbing, no command substitution)
+split() { "$bin/python" -c 'import os, shlex, sys; sys.stdout.write("\0".join(shlex.split(os.environ[sys.argv[1]])))' "$1"; }
+
+args=(--helm-eval -p no:cacheprovider --junitxml "$reports/junit.xml" --helm-eval-report "$reports/run.json")
+[ -n "${INPUT_CONFIG:-}" ] && args+=(--helm-eval-config "$INPUT_CONFIG")
+[ -n "${INPUT_ENDPOINT:-}" ] && args+=(--helm-eval-endpoint "$INPUT_ENDPOINT")
+[ -n "${INPUT_MODEL:-}" ] && args+=(--helm-eval-model "$INPUT_MODEL")
+[ -n "${INPUT_CONCURRENCY:-}" ] && args+=(--helm-eval-concurrency "$INPUT_CONCURRENCY")
+[ -n "${INPUT_SERVE_MODEL:-}" ] && args+=(--helm-eval-serve "$INPUT_SERVE_MODEL")
+# budget flags: only when set (the trusted budget comes from the workflow, not from the PR's files)
+[ -n "${INPUT_TOKEN_BUDGET:-}" ] && args+=(--helm-eval-budget-tokens "$INPUT_TOKEN_BUDGET")
+[ -n "${INPUT_USD_BUDGET:-}" ] && args+=(--helm-eval-budget-usd "$INPUT_USD_BUDGET")
+[ -n "${INPUT_POLICY:-}" ] && args+=(--helm-eval-policy "$INPUT_POLICY")
+if [ -n "${INPUT_EXTRA_ARGS:-}" ]; then
+  mapfile -d '' extra < <(split INPUT_EXTRA_ARGS)
+  args+=("${extra[@]}")
+fi
+if [ -n "${INPUT_SUITES:-}" ]; then
+  mapfile -d '' suites < <(split INPUT_SUITES)
+  args+=("${suites[@]}")
+fi
+
+# Model output and suite text printed by pytest must not become workflow commands: stop command processing with
+# a token nobody can guess, and resume it afterwards.
+token=$("$bin/python" -c 'import secrets; print(secrets.token_hex(16))')
+echo "::stop-commands::$token"
+"$bin/python" -m pytest "${args[@]}"
+status=$?
+echo "::$token::"
+echo "pytest exit status: $status"
+echo "status=$status" >> "${GITHUB_OUTPUT:?}"
+exit 0
