@@ -128,7 +128,11 @@ def validate_assertion(raw_type: str, value: Any, threshold: float | None) -> st
     name, _ = parse_type(raw_type)
     check = REGISTRY.get(name)
     if check is None:
-        return f"unknown assertion type {raw_type!r}; known types: {', '.join(REGISTRY.names())}"
+        import difflib
+
+        close = difflib.get_close_matches(name, REGISTRY.names(), n=1)
+        hint = f" (did you mean {('not-' if raw_type.startswith('not-') else '') + close[0]!r}?)" if close else ""
+        return f"unknown assertion type {raw_type!r}{hint}; known types: {', '.join(REGISTRY.names())}"
     if check.value == "required" and value is None:
         return f"assertion {raw_type!r} needs a value"
     if check.value == "none" and value is not None:

@@ -25,7 +25,7 @@ from helm_eval.ledger import (
 )
 from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_model, ledger_url, load_policy
 from helm_eval.ledger._writer import Finished, LedgerWriter
-from helm_eval.plan._estimate import TokenEstimator
+from helm_eval.plan._estimate import Estimate, TokenEstimator
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -91,8 +91,10 @@ class Accounting:
         ``Denial`` that cut it.
         """
         calls = [call for _, case_calls in planned for call in case_calls]
-        estimates = dispatcher.run(self._estimate_all(dispatcher, calls)) if calls else []
-        by_call = dict(zip(map(id, calls), estimates, strict=True))
+        # estimates serve admission; without a budget they would only delay the first call
+        estimating = self.budget is not None and bool(calls)
+        estimates = dispatcher.run(self._estimate_all(dispatcher, calls)) if estimating else [None] * len(calls)
+        by_call: dict[int, Estimate | None] = dict(zip(map(id, calls), estimates, strict=True))
         prepared: list[list[Call]] = []
         needs: list[CaseNeed] = []
         for case, case_calls in planned:
@@ -105,16 +107,22 @@ class Accounting:
                     params = {**params, "max_tokens": DEFAULT_MAX_TOKENS}  # a budget needs a bound on completions
                 ready.append(
                     dataclasses.replace(
-                        call, params=params, estimated_prompt_tokens=estimate.tokens, owner=owner, suite=case.file
+                        call,
+                        params=params,
+                        estimated_prompt_tokens=estimate.tokens if estimate else None,
+                        owner=owner,
+                        suite=case.file,
                     )
                 )
             if self.cache is not None:
                 ready = [self._with_cache_key(dispatcher, c) for c in ready]
             prepared.append(ready)
+            if not estimating:
+                continue
             needs.append(
                 CaseNeed(case.file, case.id, tuple(
                     CallNeed(c.model, c.endpoint, 0, 0.0) if c.cache_key in self.cached
-                    else self._need(c, by_call[id(orig)].reserve())
+                    else self._need(c, _reserve(by_call[id(orig)]))
                     for c, orig in zip(ready, case_calls, strict=True)
                 ))
             )  # fmt: skip
@@ -242,3 +250,8 @@ class Accounting:
 def _cache_path(value: str | None, rootdir: Path) -> Path:
     path = Path(value) if value else rootdir / ".helm-eval" / "cache.sqlite"
     return path if path.is_absolute() else rootdir / path
+
+
+def _reserve(estimate: Estimate | None) -> int:
+    assert estimate is not None, "admission needs an estimate for every call"
+    return estimate.reserve()

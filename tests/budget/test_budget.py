@@ -81,11 +81,11 @@ def test_warn_keeps_the_check_green(pytester: pytest.Pytester, vllm_double: VLLM
     assert budget["cut"] == 1
 
 
-def test_estimates_are_exact_with_tokenize_and_kept_next_to_actuals(
+def test_with_a_budget_estimates_are_exact_with_tokenize_and_kept_next_to_actuals(
     pytester: pytest.Pytester, vllm_double: VLLMDouble
 ) -> None:
     suite(pytester.path, PRIORITY_SUITE)
-    run(pytester, vllm_double).assert_outcomes(passed=3)
+    run(pytester, vllm_double, "--helm-eval-budget-tokens", "100000").assert_outcomes(passed=3)
     for case in record(pytester)["cases"]:
         assert case["estimated_prompt_tokens"] == case["prompt_tokens"] > 0
 
@@ -147,7 +147,15 @@ def test_pull_request_budget_is_shared_by_every_run_of_the_pr(
     suite(pytester.path, PR_SUITE)
     labels = ("--helm-eval-label", "repo=acme/agents", "--helm-eval-label", "pr=42")
     # cache off: a rerun answered from the cache costs nothing, and this test is about spending
-    budget = ("--helm-eval-budget-tokens", "60", "--helm-eval-on-exhausted", "warn", "--helm-eval-cache", "off", *labels)
+    budget = (
+        "--helm-eval-budget-tokens",
+        "60",
+        "--helm-eval-on-exhausted",
+        "warn",
+        "--helm-eval-cache",
+        "off",
+        *labels,
+    )
     first = run(pytester, vllm_double, *budget)
     first.assert_outcomes(passed=2)
     used_first = record(pytester)["budget"]["used_tokens"]

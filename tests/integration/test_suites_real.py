@@ -92,7 +92,7 @@ def test_32_concurrent_cases_tokens_equal_vllm_counters(pytester: pytest.Pyteste
     try:
         result = run_helm_eval(
             pytester, vllm, "--helm-eval-concurrency", "32", "--helm-eval-report", "run.json",
-            "--helm-eval-ledger", "ledger.sqlite",
+            "--helm-eval-ledger", "ledger.sqlite", "--helm-eval-budget-tokens", "1000000",
         )  # fmt: skip
     finally:
         done.set()

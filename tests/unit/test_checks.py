@@ -193,7 +193,7 @@ def test_assert_check_raises_with_type_and_reason() -> None:
 @pytest.mark.parametrize(
     ("kind", "value", "kwargs", "message"),
     [
-        ("contain", "x", {}, "unknown assertion type 'contain'; known types: "),
+        ("contain", "x", {}, "unknown assertion type 'contain' (did you mean 'contains'?); known types: "),
         ("not-nope", "x", {}, "unknown assertion type 'not-nope'"),
         ("contains", None, {}, "assertion 'contains' needs a value"),
         ("not-contains", None, {}, "assertion 'not-contains' needs a value"),
