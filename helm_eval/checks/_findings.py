@@ -7,6 +7,7 @@ guardrails (``scan_inputs``); both describe a finding by its kind, where it is, 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import re
@@ -98,7 +99,8 @@ def check_options(value: Any, allowed_keys: set[str], kinds: Sequence[str], kind
         raise ValueError(f"unknown key {sorted(unknown)[0]!r}; known keys: {', '.join(sorted(allowed_keys))}")
     for name in strings_option(value, kinds_key):
         if name not in kinds:
-            raise ValueError(f"unknown {kinds_key[:-1]} {name!r}; known: {', '.join(kinds)}")
+            singular = {"entities": "entity"}.get(kinds_key, kinds_key.rstrip("s"))
+            raise ValueError(f"unknown {singular} {name!r}; known: {', '.join(kinds)}")
     for entry in strings_option(value, "allow"):
         if not entry:
             raise ValueError("allow entries must not be empty")
@@ -121,7 +123,14 @@ def shannon_entropy(text: str) -> float:
 def drop_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """Findings sorted by position, each span reported once (the first detector to claim it wins)."""
     kept: list[Finding] = []
+    spans: dict[str, list[tuple[int, int]]] = {}  # per ``where``: kept spans, sorted and disjoint
     for finding in findings:
-        if not any(f.start < finding.end and finding.start < f.end and f.where == finding.where for f in kept):
-            kept.append(finding)
+        taken = spans.setdefault(finding.where, [])
+        index = bisect.bisect_left(taken, (finding.start, finding.end))
+        before = taken[index - 1] if index > 0 else None
+        after = taken[index] if index < len(taken) else None
+        if (before is not None and before[1] > finding.start) or (after is not None and after[0] < finding.end):
+            continue
+        taken.insert(index, (finding.start, finding.end))
+        kept.append(finding)
     return sorted(kept, key=lambda f: (f.where, f.start))

@@ -206,8 +206,20 @@ def _labelled(text: str) -> Iterator[Finding]:
         yield Finding(FAMILY, "generic-secret", match.start("value"), match.end("value"), value)
 
 
+_PUBLIC = re.compile(
+    r"-----BEGIN (?:[A-Z0-9 ]+ )?(?:PUBLIC KEY|CERTIFICATE)-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)"
+    r"|\b(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+|\bpk_(?:live|test)_\w+",
+    re.DOTALL,
+)
+
+
 def _high_entropy(text: str) -> Iterator[Finding]:
+    public = (
+        [m.span() for m in _PUBLIC.finditer(text)] if "-----BEGIN" in text or "ssh-" in text or "pk_" in text else []
+    )
     for match in _CANDIDATE.finditer(text):
+        if any(start <= match.start() < end for start, end in public):
+            continue  # public keys, certificates and publishable keys are meant to be shared
         if looks_random(match.group(0)):
             yield Finding(FAMILY, "generic-secret", match.start(), match.end(), match.group(0))
 
