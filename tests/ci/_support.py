@@ -102,7 +102,9 @@ def serve_api(api: FakeApi) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            api.requests.append(Captured(self.command, self.path, dict(self.headers.items()), body))
+            api.requests.append(
+                Captured(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
             if api.deny:
                 status, answer = 403, {"message": "Resource not accessible by integration"}
             elif self.command == "GET":

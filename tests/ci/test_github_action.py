@@ -231,7 +231,7 @@ def test_failing_and_hostile_suites_publish_then_fail(act_env: dict[str, Path], 
     # the sticky comment: found by its marker and edited in place through the API stand-in
     writes = fake_api.writes()
     assert [(w.method, w.path) for w in writes] == [("PATCH", "/repos/acme/app/issues/comments/7")]
-    assert writes[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert writes[0].headers["authorization"] == f"Bearer {TOKEN}"
     body = writes[0].body["body"]
     assert body.startswith("<!-- helm-eval:report -->")
     assert len(body) <= 65_536

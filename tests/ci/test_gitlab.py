@@ -1,0 +1,162 @@
+"""The GitLab component and include template run for real under gitlab-ci-local (shell executor) in a merge
+request pipeline, against the vLLM double; the MR note goes to a local stand-in for the GitLab API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from fixtures.vllm_double import VLLMDouble
+from tests.ci._support import REPO, FakeApi, assert_markdown_inert, clean_copy, git_init, tool
+
+pytestmark = pytest.mark.ci
+
+EXAMPLES = REPO / "docs" / "examples"
+HOST = "gitlab.example.com"
+TOKEN = "glpat-test-token"
+OK = """\
+    description: answers that pass
+    prompts: ["{{q}}"]
+    tests:
+      - id: echoes
+        vars: {q: "hello world"}
+        assert: [{type: contains, value: hello}]
+"""
+FAILS = """\
+    description: a case that fails on purpose
+    prompts: ["{{q}}"]
+    tests:
+      - id: wrong-answer
+        vars: {q: "What is 10 minus 3? <script>x</script> | y"}
+        assert:
+          - {type: regex, value: "\\\\bseven\\\\b"}
+"""
+
+
+@pytest.fixture(scope="module")
+def gl_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tool("gitlab-ci-local")
+    if shutil.which("rsync") is None:
+        tool("rsync")
+    root = tmp_path_factory.mktemp("gitlab")
+    source = clean_copy(root / "helm-eval")
+    # the job's `python` (the shell executor's PATH): a fresh venv, so the job installs helm-eval itself
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    return {"root": root, "source": source, "venv": root / "venv"}
+
+
+def make_project(env: dict[str, Path], example: str, suites: dict[str, str]) -> Path:
+    project = env["root"] / f"project-{len(list(env['root'].glob('project-*')))}"
+    project.mkdir()
+    shutil.copy(EXAMPLES / example, project / ".gitlab-ci.yml")
+    for name, text in suites.items():
+        (project / "suites").mkdir(exist_ok=True)
+        (project / "suites" / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    git_init(project, f"https://{HOST}/acme/app.git")
+    # what gitlab-ci-local would fetch from the helm-eval projects: the component and the include template
+    includes = project / ".gitlab-ci-local" / "includes" / HOST
+    component = includes / "helm-eval" / "helm-eval-ci" / "1.0.0" / "templates"
+    component.mkdir(parents=True)
+    shutil.copy(REPO / "gitlab" / "templates" / "helm-eval.yml", component / "helm-eval.yml")
+    template = includes / "helm-eval" / "helm-eval" / "v1" / "gitlab"
+    template.mkdir(parents=True)
+    shutil.copy(REPO / "gitlab" / "helm-eval.gitlab-ci.yml", template / "helm-eval.gitlab-ci.yml")
+    return project
+
+
+def run_pipeline(
+    env: dict[str, Path], project: Path, endpoint: str, *variables: str
+) -> subprocess.CompletedProcess[str]:
+    args = [tool("gitlab-ci-local"), "--force-shell-executor", "--no-color",
+            "--variable", "CI_PIPELINE_SOURCE=merge_request_event", "--variable", "CI_MERGE_REQUEST_IID=7",
+            "--variable", f"HELM_EVAL_ENDPOINT={endpoint}",
+            "--variable", f"HELM_EVAL_PACKAGE={env['source']}"]  # fmt: skip
+    for variable in variables:
+        args += ["--variable", variable]
+    started = time.monotonic()
+    path = f"{env['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    proc = subprocess.run(args, cwd=project, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(env["venv"])})  # fmt: skip
+    print(f"gitlab-ci-local: {time.monotonic() - started:.1f} s, exit status {proc.returncode}")
+    (project.parent / f"{project.name}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    return proc
+
+
+def reports(project: Path) -> Path:
+    return project / ".gitlab-ci-local" / "artifacts" / "helm-eval" / "helm-eval-reports"
+
+
+def test_component_in_an_mr_pipeline_reports_and_fails(gl_env: dict[str, Path], fake_api: FakeApi) -> None:
+    fake_api.existing = [{"id": 3, "body": "nice"}, {"id": 11, "body": "<!-- helm-eval:report -->\nold"}]
+    project = make_project(gl_env, "gitlab-ci.yml", {"ok.yaml": OK, "fails.yaml": FAILS})
+    with VLLMDouble() as double:
+        proc = run_pipeline(gl_env, project, double.base_url, f"HELM_EVAL_GITLAB_TOKEN={TOKEN}",
+                            f"CI_API_V4_URL={fake_api.url}/api/v4", "CI_PROJECT_ID=1234")  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 1, log[-3000:]
+    assert "check failed (fail-on failure): 1 case(s) failed" in log
+
+    out = reports(project)
+    # JUnit: 1-based file/line on the failing case
+    testcases = {tc.get("name"): tc for tc in ET.parse(out / "junit.xml").getroot().iter("testcase")}
+    assert testcases["wrong-answer"].get("file") == "suites/fails.yaml"
+    assert testcases["wrong-answer"].get("line") == "4"
+    # code quality: one issue on the suite line, with the stable fingerprint
+    issues = json.loads((out / "codequality.json").read_text())
+    assert len(issues) == 1
+    issue = issues[0]
+    assert issue["location"] == {"path": "suites/fails.yaml", "lines": {"begin": 4}}
+    nodeid = "suites/fails.yaml::wrong-answer"
+    assert issue["fingerprint"] == hashlib.sha256(f"{nodeid}\0regex".encode()).hexdigest()
+    assert issue["severity"] == "major"
+    assert set(issue) >= {"description", "check_name", "fingerprint", "severity", "location"}
+    # OpenMetrics
+    metrics = (out / "metrics.txt").read_text()
+    assert metrics.endswith("# EOF\n")
+    assert "helm_eval_pass_rate 0.500000" in metrics
+    assert 'helm_eval_cases{status="failed"} 1' in metrics
+    assert 'helm_eval_tokens{kind="total"}' in metrics
+    # dotenv: small, single-line values, and GitLab's parser (gitlab-ci-local's) accepted it
+    dotenv = (out / "helm-eval.env").read_text()
+    assert len(dotenv.encode()) < 5 * 1024
+    values = dict(line.split("=", 1) for line in dotenv.splitlines())
+    assert values["HELM_EVAL_PASS_RATE"] == "0.5000"
+    assert values["HELM_EVAL_FAILED"] == "1"
+    assert int(values["HELM_EVAL_TOKENS"]) > 0
+    assert 0 < int(values["HELM_EVAL_BUDGET_REMAINING"]) < 200_000
+    # the MR note: found by its marker and edited in place with the project access token
+    writes = fake_api.writes()
+    assert [(w.method, w.path) for w in writes] == [("PUT", "/api/v4/projects/1234/merge_requests/7/notes/11")]
+    assert writes[0].headers["private-token"] == TOKEN
+    assert_markdown_inert(writes[0].body["body"])
+    assert TOKEN not in log
+
+
+def test_include_template_passes_without_a_note_token(gl_env: dict[str, Path], fake_api: FakeApi) -> None:
+    project = make_project(gl_env, "gitlab-ci-include.yml", {"ok.yaml": OK})
+    with VLLMDouble() as double:
+        proc = run_pipeline(gl_env, project, double.base_url, f"CI_API_V4_URL={fake_api.url}/api/v4")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "MR note skipped: no project access token" in log
+    out = reports(project)
+    assert json.loads((out / "codequality.json").read_text()) == []
+    assert (out / "metrics.txt").read_text().endswith("# EOF\n")
+    assert "HELM_EVAL_PASS_RATE=1.0000" in (out / "helm-eval.env").read_text()
+    assert (out / "junit.xml").is_file()
+    assert not fake_api.requests
+
+
+def test_component_and_include_template_are_the_same_job() -> None:
+    component = (REPO / "gitlab" / "templates" / "helm-eval.yml").read_text()
+    assert (REPO / "gitlab" / "helm-eval.gitlab-ci.yml").read_text() == component
