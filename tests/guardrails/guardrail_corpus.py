@@ -1,4 +1,4 @@
-"""Scoring the guardrail detectors on the corpus: shared by ``tests/unit/test_guardrails.py`` and ``bench/guardrails.py``."""
+"""Scoring the guardrail detectors on the corpus, for tests/unit/test_guardrails.py and bench/guardrails.py."""
 
 from __future__ import annotations
 
