@@ -52,7 +52,8 @@ def run_pytest(
     """Run ``pytest --helm-eval`` in ``project``; return (wall seconds, the process)."""
     cmd = [
         sys.executable, "-m", "pytest", "--helm-eval", "--helm-eval-endpoint", endpoint,
-        "-p", "no:cacheprovider", "-p", "no:deepeval", "-p", "no:hypothesispytest", "-q", "--no-header", *extra,
+        "-p", "no:cacheprovider", "-p", "no:deepeval", "-p", "no:hypothesispytest", "-q", "--no-header",
+        "--helm-eval-cache", "off", *extra,  # every run must really call the server
     ]  # fmt: skip
     env = dict(os.environ)
     started = time.perf_counter()
