@@ -9,8 +9,11 @@ the run's judge, so every judge call is budgeted, cached, retried and recorded l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
+import io
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,9 +94,16 @@ def measure(
 
 
 def _malformed(metric_name: str, text: str | None, exc: BaseException | None) -> str:
-    detail = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
     shown = quote(text, 200) if text is not None else "nothing"
-    return f"judge output is not the JSON {metric_name} expects{detail}; judge said: {shown}"
+    if isinstance(exc, ValueError) and "invalid JSON" in str(exc):
+        problem = "is not JSON"
+    elif isinstance(exc, KeyError):
+        problem = f"lacks {exc}"
+    elif exc is not None:
+        problem = f"is not the JSON {metric_name} expects ({type(exc).__name__}: {exc})"
+    else:
+        problem = f"gave {metric_name} no score"
+    return f"judge output {problem}; judge said: {shown}"
 
 
 class _DeepEval:
@@ -127,7 +137,15 @@ def _import_deepeval() -> _DeepEval:
     if not deepeval_available():
         raise CheckError(f"model-graded checks need deepeval: {INSTALL_HINT}")
     contain_env()
-    return _DeepEval()
+    # on import, deepeval prints and logs that it is read-only (as asked); keep that out of failure reports
+    logger = logging.getLogger("deepeval")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _DeepEval()
+    finally:
+        logger.setLevel(level)
 
 
 @functools.cache
