@@ -346,22 +346,29 @@ def test_g_eval_failure_shows_score_threshold_and_reason(project: Any) -> None:
     no_traceback(result)
 
 
-def test_malformed_deepeval_reply_is_a_clear_error(project: Any) -> None:
-    project.double.set(rules=[QUESTION_RULE, (r"Evaluation Steps", "The answer looks great to me!")])
+@pytest.mark.parametrize(
+    ("value", "reply", "error"),
+    [
+        ("{evaluation_steps: [Check it]}", "The answer looks great to me!", "is not JSON"),
+        ("names the capital", '{"step": ["Check it"]}', "lacks 'steps'"),
+    ],
+    ids=["not-json", "missing-field"],
+)
+def test_malformed_deepeval_reply_is_a_clear_error(project: Any, value: str, reply: str, error: str) -> None:
+    project.double.set(rules=[QUESTION_RULE, (r"JSON", reply)])
     project.suite(
         "x.yaml",
-        """
+        f"""
         prompts: ["What is the capital of France?"]
         tests:
           - id: capital
-            assert: [{type: g-eval, value: {evaluation_steps: [Check the capital is Paris]}}]
+            assert: [{{type: g-eval, value: {value}}}]
         """,
     )
     result = project.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["  ERROR g-eval: judge output is not the JSON g-eval expects (*); judge said: 'The answer looks great to me!'"]
-    )
+    result.stdout.fnmatch_lines([f"  ERROR g-eval: judge output {error}; judge said: *"])
+    assert f"judge said: '{reply}'" in result.stdout.str()
     no_traceback(result)
 
 
