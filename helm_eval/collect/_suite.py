@@ -9,6 +9,7 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
+from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.config import (
     AssertionSpec,
@@ -22,6 +23,7 @@ from helm_eval.config import (
     load_yaml,
     validate,
 )
+from helm_eval.config._pack import PackDefaultsSpec
 
 
 class _Prompt:
@@ -37,15 +39,27 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     """Parse, validate and expand one suite file into cases (one per test × prompt).
 
     ``name`` is the path shown to users (relative to the rootdir). Any problem raises ``SuiteError``
-    with the file, the 1-based line and the field at fault.
+    with the file, the 1-based line and the field at fault. A ``*.pack.yaml`` file is validated as a pack and
+    gives no cases; the packs a suite includes are merged under its ``defaultTest``.
     """
+    if is_pack_file(path):
+        load_pack(path, name)
+        return []
     data = load_yaml(path, name)
     if not isinstance(data, dict):
         raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
     spec = validate(SuiteSpec, data, name)
+    packs = load_packs(path, name, spec.include, data)
     prompts = _prompts(name, spec.prompts, data)
     default = spec.defaultTest or TestSpec()
-    base_options = _merge_options(defaults, default.options)
+    base_options = _merge_options(defaults, None)
+    for pack in packs:
+        base_options = _merge_options(base_options, pack.spec.defaultTest.options)
+    base_options = _merge_options(base_options, default.options)
+    pack_assertions = _pack_assertions(packs)
+    pack_allow = [_input_allow(p.name, p.data, [(("defaultTest",), p.spec.defaultTest)]) for p in packs]
+    pack_tags = [tag for p in packs for tag in p.spec.defaultTest.tags]
+    pack_metadata = {k: v for p in packs for k, v in p.spec.defaultTest.metadata.items()}
     renderer = Renderer()
     cases: list[Case] = []
     seen: dict[str, int] = {}
@@ -57,11 +71,14 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                 name, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
             )
         seen[base_id] = test_line
-        assertions = _assertions(name, data, default.assert_, ("defaultTest", "assert")) + _assertions(
-            name, data, test.assert_, ("tests", index, "assert")
-        )
         variables = {**default.vars, **test.vars}
-        input_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
+        assertions = (
+            [a for a, needs in pack_assertions if all(v in variables for v in needs)]
+            + _assertions(name, data, default.assert_, ("defaultTest", "assert"))
+            + _assertions(name, data, test.assert_, ("tests", index, "assert"))
+        )
+        own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
+        input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
         options = _merge_options(base_options, test.options)
         for prompt in prompts:
             case_id = base_id if len(prompts) == 1 else f"{base_id}[{prompt.label}]"
@@ -90,8 +107,8 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     vars=variables,
                     repeat=test.repeat or default.repeat or 1,
                     threshold=_first(test.threshold, default.threshold, 1.0),
-                    tags=tuple(dict.fromkeys([*spec.tags, *default.tags, *test.tags])),
-                    metadata={**spec.metadata, **default.metadata, **test.metadata},
+                    tags=tuple(dict.fromkeys([*pack_tags, *spec.tags, *default.tags, *test.tags])),
+                    metadata={**pack_metadata, **spec.metadata, **default.metadata, **test.metadata},
                     endpoint=test.endpoint or default.endpoint or spec.endpoint,
                     model=test.model or default.model or spec.model,
                     prompt_label=prompt.label if len(prompts) > 1 else None,
@@ -102,7 +119,19 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     return cases
 
 
-def _input_allow(name: str, data: Any, sources: list[tuple[tuple[Any, ...], SuiteSpec | TestSpec]]) -> tuple[str, ...]:
+def _pack_assertions(packs: list[Pack]) -> list[tuple[Assertion, tuple[str, ...]]]:
+    """Every included pack's assertions, in include order, each with the vars a test must set for it to apply."""
+    found: list[tuple[Assertion, tuple[str, ...]]] = []
+    for pack in packs:
+        specs = pack.spec.defaultTest.assert_
+        built = _assertions(pack.name, pack.data, list(specs), ("defaultTest", "assert"))
+        found.extend((a, tuple(s.requires_vars)) for a, s in zip(built, specs, strict=True))
+    return found
+
+
+def _input_allow(
+    name: str, data: Any, sources: list[tuple[tuple[Any, ...], SuiteSpec | TestSpec | PackDefaultsSpec]]
+) -> tuple[str, ...]:
     """Input-guardrail allowances of suite, defaultTest and test, added up; an unknown name is a suite error."""
     allowed: list[str] = []
     for loc, spec in sources:

@@ -162,5 +162,7 @@ class SuiteSpec(_Strict):
     """Priority of every test of this suite (a test's own ``priority`` wins)."""
     guardrails: GuardrailsSpec | None = None
     """Guardrail settings for every test of this suite, e.g. ``{inputs: {allow: [pii]}}``."""
+    include: list[str] = Field(default_factory=list)
+    """Packs merged under ``defaultTest``: paths relative to this file, or ``helm-eval:<name>`` for shipped packs."""
     version: int | None = None
     """Format version (optional; currently 1)."""
