@@ -23,7 +23,9 @@ def _schema(args: argparse.Namespace) -> int:
 
         names = REGISTRY.names()
         type_field = schema["$defs"]["AssertionSpec"]["properties"]["type"]
-        type_field["enum"] = [*names, *(f"not-{n}" for n in names)]
+        known = {"enum": [*names, *(f"not-{n}" for n in names)]}
+        # a team's own check named by import path (python:mypkg.checks:fn) is valid too
+        type_field["anyOf"] = [known, {"type": "string", "pattern": "^(not-)?python:[^:]+:[^:]+$"}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "helm-eval config" if args.kind == "config" else "helm-eval suite"
     text = json.dumps(schema, indent=2) + "\n"

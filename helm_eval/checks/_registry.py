@@ -2,7 +2,8 @@
 
 A check is a function from ``CheckInput`` to ``CheckOutput``. Its ``reason`` states a fact about the output
 ("output does not contain '4'"), true whichever way the check is negated, so ``not-`` needs no extra text.
-Third-party checks register through the ``helm_eval.checks`` entry-point group.
+Third-party checks register through the ``helm_eval.checks`` entry-point group, or are named by import path
+(``python:mypkg.checks:no_profanity``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Literal
 
 from helm_eval._records import Assertion, Outcome, Verdict
 
 ENTRY_POINT_GROUP = "helm_eval.checks"
+PYTHON_PREFIX = "python:"
 
 ValueRule = Literal["required", "optional", "none"]
 
@@ -74,6 +77,7 @@ class CheckRegistry:
     def __init__(self) -> None:
         self._types: dict[str, CheckType] = {}
         self._entry_points_loaded = False
+        self._python: dict[str, CheckType] = {}
 
     def register(
         self,
@@ -95,9 +99,26 @@ class CheckRegistry:
 
     def get(self, name: str) -> CheckType | None:
         """The check type called ``name``, or ``None``."""
+        if name.startswith(PYTHON_PREFIX):
+            try:
+                return self.python_check(name)
+            except ValueError:
+                return None
         if name not in self._types and not self._entry_points_loaded:
             self._load_entry_points()
         return self._types.get(name)
+
+    def python_check(self, ref: str, root: Path | None = None) -> CheckType:
+        """The check named by import path ``python:module:function``, imported once; ``ValueError`` if unusable.
+
+        ``root`` (the rootdir) is where a module not found on ``sys.path`` is looked for.
+        """
+        check = self._python.get(ref)
+        if check is None:
+            from helm_eval.checks._python import resolve
+
+            check = self._python[ref] = resolve(ref, self._types.values(), root)
+        return check
 
     def names(self) -> list[str]:
         """All registered check type names, sorted."""
@@ -123,9 +144,17 @@ def parse_type(raw: str) -> tuple[str, bool]:
     return raw, False
 
 
-def validate_assertion(raw_type: str, value: Any, threshold: float | None) -> str | None:
-    """Problem with an assertion as written, or ``None`` when it is usable."""
+def validate_assertion(raw_type: str, value: Any, threshold: float | None, *, root: Path | None = None) -> str | None:
+    """Problem with an assertion as written, or ``None`` when it is usable.
+
+    ``root`` is where a ``python:`` check's module is looked for when ``sys.path`` lacks it.
+    """
     name, _ = parse_type(raw_type)
+    if name.startswith(PYTHON_PREFIX):
+        try:
+            REGISTRY.python_check(name, root)
+        except ValueError as exc:
+            return f"assertion {raw_type!r}: {exc}"
     check = REGISTRY.get(name)
     if check is None:
         import difflib

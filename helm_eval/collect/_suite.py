@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from helm_eval._records import Assertion, Case
@@ -50,13 +50,14 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
         raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
     spec = validate(SuiteSpec, data, name)
     packs = load_packs(path, name, spec.include, data)
+    root = _rootdir(path, name)
     prompts = _prompts(name, spec.prompts, data)
     default = spec.defaultTest or TestSpec()
     base_options = _merge_options(defaults, None)
     for pack in packs:
         base_options = _merge_options(base_options, pack.spec.defaultTest.options)
     base_options = _merge_options(base_options, default.options)
-    pack_assertions = _pack_assertions(packs)
+    pack_assertions = _pack_assertions(packs, root)
     pack_allow = [_input_allow(p.name, p.data, [(("defaultTest",), p.spec.defaultTest)]) for p in packs]
     pack_tags = [tag for p in packs for tag in p.spec.defaultTest.tags]
     pack_metadata = {k: v for p in packs for k, v in p.spec.defaultTest.metadata.items()}
@@ -74,8 +75,8 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
         variables = {**default.vars, **test.vars}
         assertions = (
             [a for a, needs in pack_assertions if all(v in variables for v in needs)]
-            + _assertions(name, data, default.assert_, ("defaultTest", "assert"))
-            + _assertions(name, data, test.assert_, ("tests", index, "assert"))
+            + _assertions(name, data, default.assert_, ("defaultTest", "assert"), root)
+            + _assertions(name, data, test.assert_, ("tests", index, "assert"), root)
         )
         own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
         input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
@@ -119,12 +120,23 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     return cases
 
 
-def _pack_assertions(packs: list[Pack]) -> list[tuple[Assertion, tuple[str, ...]]]:
+def _rootdir(path: Path, name: str) -> Path | None:
+    """The rootdir (where ``python:`` checks import from), when ``name`` is ``path`` relative to it."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+        return None
+    resolved = path.resolve()
+    if resolved.parts[-len(parts) :] != parts:
+        return None
+    return resolved.parents[len(parts) - 1]
+
+
+def _pack_assertions(packs: list[Pack], root: Path | None) -> list[tuple[Assertion, tuple[str, ...]]]:
     """Every included pack's assertions, in include order, each with the vars a test must set for it to apply."""
     found: list[tuple[Assertion, tuple[str, ...]]] = []
     for pack in packs:
         specs = pack.spec.defaultTest.assert_
-        built = _assertions(pack.name, pack.data, list(specs), ("defaultTest", "assert"))
+        built = _assertions(pack.name, pack.data, list(specs), ("defaultTest", "assert"), root)
         found.extend((a, tuple(s.requires_vars)) for a, s in zip(built, specs, strict=True))
     return found
 
@@ -189,11 +201,13 @@ def _prompts(name: str, specs: Sequence[str | PromptSpec | list[Message]], data:
     return prompts
 
 
-def _assertions(name: str, data: Any, specs: list[AssertionSpec], loc: tuple[Any, ...]) -> list[Assertion]:
+def _assertions(
+    name: str, data: Any, specs: list[AssertionSpec], loc: tuple[Any, ...], root: Path | None = None
+) -> list[Assertion]:
     result: list[Assertion] = []
     for index, spec in enumerate(specs):
         line = line_of(data, (*loc, index))
-        problem = validate_assertion(spec.type, spec.value, spec.threshold)
+        problem = validate_assertion(spec.type, spec.value, spec.threshold, root=root)
         if problem is not None:
             field = ".".join(str(p) for p in loc[:-1]) if loc[0] == "defaultTest" else f"tests[{loc[1]}]"
             raise SuiteError(name, line, f"{field}.assert[{index}]: {problem}")
