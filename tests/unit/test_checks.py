@@ -316,5 +316,5 @@ def test_contains_and_not_contains_are_exact_opposites(output: str, needle: str)
 @pytest.mark.parametrize("kind", ["contains", "icontains", "starts-with", "contains-any"])
 def test_a_yaml_boolean_is_not_silently_compared_as_text(kind: str) -> None:
     value = [True] if kind == "contains-any" else True
-    with pytest.raises(ValueError, match="YAML boolean|list of strings"):
+    with pytest.raises(ValueError, match=r"YAML boolean|list of strings"):
         helm_eval.check("yes", kind, value)
