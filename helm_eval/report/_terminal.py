@@ -63,6 +63,7 @@ def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
         f"calls: {totals['calls']:,}  prompt tokens: {totals['prompt_tokens']:,}  "
         f"completion tokens: {totals['completion_tokens']:,}  retries: {totals['retries']:,}  "
         f"cache hits: {totals['cache_hits']:,}"
+        + (f"  judge tokens: {totals['judge_tokens']:,}" if totals.get("judge_tokens") else "")
     )
 
 

@@ -242,7 +242,7 @@ class Accounting:
         for case in cases:
             rate = rates.get(case.endpoint)
             if rate is not None:
-                case.cost_usd = (case.cost_usd or 0.0) + rate * case.total_tokens
+                case.cost_usd = (case.cost_usd or 0.0) + rate * (case.total_tokens + case.judge_tokens)
         costs = {row["id"]: rates[row["endpoint"]] * row["tokens"] for row in rows if row["endpoint"] in rates}
         self.ledger.set_run_costs(self.run_id, costs)
 
