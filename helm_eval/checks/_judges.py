@@ -123,79 +123,53 @@ def _g_eval_parts(value: Any) -> tuple[str | None, list[str] | None]:
     raise ValueError("value is the criteria (a string) or {criteria, evaluation_steps}")
 
 
+def _graded(metric: str, inp: CheckInput, name: str | None = None, **extra: Any) -> CheckOutput:
+    """Run deepeval ``metric`` on the case with the run's judge; report it under ``name`` (default: the metric)."""
+    found = measure(metric, _judge(inp), input=_question(inp), output=inp.output, threshold=inp.threshold, **extra)
+    return _verdict(name or metric, found)
+
+
 @register("g-eval", validate=_g_eval_value)
 def g_eval(inp: CheckInput) -> CheckOutput:
     """Model-graded: G-Eval (deepeval) scores the output on your criteria or evaluation steps."""
     criteria, steps = _g_eval_parts(inp.value)
-    found = measure(
-        "g-eval",
-        _judge(inp),
-        input=_question(inp),
-        output=inp.output,
-        threshold=inp.threshold,
-        criteria=criteria,
-        evaluation_steps=steps,
-    )
-    return _verdict("g-eval", found)
+    return _graded("g-eval", inp, criteria=criteria, evaluation_steps=steps)
 
 
 @register("answer-relevancy", value="none", validate=_needs_deepeval)
 def answer_relevancy(inp: CheckInput) -> CheckOutput:
     """Model-graded: the share of the output's statements relevant to the question (deepeval)."""
-    found = measure("answer-relevancy", _judge(inp), input=_question(inp), output=inp.output, threshold=inp.threshold)
-    return _verdict("answer-relevancy", found)
+    return _graded("answer-relevancy", inp)
 
 
 @register("faithfulness", value="optional", validate=_context_value)
 def faithfulness(inp: CheckInput) -> CheckOutput:
     """Model-graded: the share of the output's claims the context supports (deepeval)."""
-    found = measure(
-        "faithfulness",
-        _judge(inp),
-        input=_question(inp),
-        output=inp.output,
-        threshold=inp.threshold,
-        context=_context(inp, "faithfulness"),
-    )
-    return _verdict("faithfulness", found)
+    return _graded("faithfulness", inp, context=_context(inp, "faithfulness"))
 
 
 @register("hallucination", value="optional", validate=_context_value)
 def hallucination(inp: CheckInput) -> CheckOutput:
     """Model-graded: the share of context items the output agrees with; 1 = no hallucination (deepeval)."""
-    found = measure(
-        "hallucination",
-        _judge(inp),
-        input=_question(inp),
-        output=inp.output,
-        threshold=inp.threshold,
-        context=_context(inp, "hallucination"),
-    )
-    return _verdict("hallucination", found)
+    return _graded("hallucination", inp, context=_context(inp, "hallucination"))
 
 
 @register("bias", value="none", validate=_needs_deepeval)
 def bias(inp: CheckInput) -> CheckOutput:
     """Model-graded: 1 = no biased opinions in the output (deepeval)."""
-    found = measure("bias", _judge(inp), input=_question(inp), output=inp.output, threshold=inp.threshold)
-    return _verdict("bias", found)
-
-
-def _toxicity(inp: CheckInput, name: str) -> CheckOutput:
-    found = measure("toxicity", _judge(inp), input=_question(inp), output=inp.output, threshold=inp.threshold)
-    return _verdict(name, found)
+    return _graded("bias", inp)
 
 
 @register("toxicity", value="none", validate=_needs_deepeval)
 def toxicity(inp: CheckInput) -> CheckOutput:
     """Model-graded: 1 = no toxic opinions in the output (deepeval)."""
-    return _toxicity(inp, "toxicity")
+    return _graded("toxicity", inp)
 
 
 @register("moderation", value="none", validate=_needs_deepeval)
 def moderation(inp: CheckInput) -> CheckOutput:
     """Model-graded: ``toxicity`` under promptfoo's name (judged by your judge, not a moderation API)."""
-    return _toxicity(inp, "moderation")
+    return _graded("toxicity", inp, "moderation")
 
 
 # -- llm-rubric ----------------------------------------------------------------------------------------------
