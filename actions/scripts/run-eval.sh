@@ -10,16 +10,19 @@ mkdir -p "$reports"
 # shlex-style splitting (quotes allowed, no globbing, no command substitution)
 split() { "$bin/python" -c 'import os, shlex, sys; sys.stdout.write("\0".join(shlex.split(os.environ[sys.argv[1]])))' "$1"; }
 
-args=(--helm-eval -p no:cacheprovider --junitxml "$reports/junit.xml" --helm-eval-report "$reports/run.json")
-[ -n "${INPUT_CONFIG:-}" ] && args+=(--helm-eval-config "$INPUT_CONFIG")
-[ -n "${INPUT_ENDPOINT:-}" ] && args+=(--helm-eval-endpoint "$INPUT_ENDPOINT")
-[ -n "${INPUT_MODEL:-}" ] && args+=(--helm-eval-model "$INPUT_MODEL")
-[ -n "${INPUT_CONCURRENCY:-}" ] && args+=(--helm-eval-concurrency "$INPUT_CONCURRENCY")
-[ -n "${INPUT_SERVE_MODEL:-}" ] && args+=(--helm-eval-serve "$INPUT_SERVE_MODEL")
+# Valued options as --opt=value: pytest takes a separate value that names an existing path (the run record of an
+# earlier run in the same job, a policy file outside the checkout) for a test path, and would move the rootdir to
+# the common ancestor of it and the workspace, where the config's suite globs match nothing.
+args=(--helm-eval -p no:cacheprovider "--junitxml=$reports/junit.xml" "--helm-eval-report=$reports/run.json")
+[ -n "${INPUT_CONFIG:-}" ] && args+=("--helm-eval-config=$INPUT_CONFIG")
+[ -n "${INPUT_ENDPOINT:-}" ] && args+=("--helm-eval-endpoint=$INPUT_ENDPOINT")
+[ -n "${INPUT_MODEL:-}" ] && args+=("--helm-eval-model=$INPUT_MODEL")
+[ -n "${INPUT_CONCURRENCY:-}" ] && args+=("--helm-eval-concurrency=$INPUT_CONCURRENCY")
+[ -n "${INPUT_SERVE_MODEL:-}" ] && args+=("--helm-eval-serve=$INPUT_SERVE_MODEL")
 # budget flags: only when set (the trusted budget comes from the workflow, not from the PR's files)
-[ -n "${INPUT_TOKEN_BUDGET:-}" ] && args+=(--helm-eval-budget-tokens "$INPUT_TOKEN_BUDGET")
-[ -n "${INPUT_USD_BUDGET:-}" ] && args+=(--helm-eval-budget-usd "$INPUT_USD_BUDGET")
-[ -n "${INPUT_POLICY:-}" ] && args+=(--helm-eval-policy "$INPUT_POLICY")
+[ -n "${INPUT_TOKEN_BUDGET:-}" ] && args+=("--helm-eval-budget-tokens=$INPUT_TOKEN_BUDGET")
+[ -n "${INPUT_USD_BUDGET:-}" ] && args+=("--helm-eval-budget-usd=$INPUT_USD_BUDGET")
+[ -n "${INPUT_POLICY:-}" ] && args+=("--helm-eval-policy=$INPUT_POLICY")
 if [ -n "${INPUT_EXTRA_ARGS:-}" ]; then
   mapfile -d '' extra < <(split INPUT_EXTRA_ARGS)
   args+=("${extra[@]}")

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,15 @@ def act_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "action": action, "stubs": stubs}
 
 
-def make_consumer(root: Path, suites: dict[str, str]) -> Path:
+def make_consumer(root: Path, suites: dict[str, str], workflow: str | None = None) -> Path:
+    """A consumer project with ``suites`` and the example workflow (or ``workflow``'s text), committed."""
     consumer = root / f"consumer-{len(list(root.glob('consumer-*')))}"
     (consumer / ".github" / "workflows").mkdir(parents=True)
-    shutil.copy(WORKFLOW, consumer / ".github" / "workflows" / "helm-eval.yml")
+    target = consumer / ".github" / "workflows" / "helm-eval.yml"
+    if workflow is None:
+        shutil.copy(WORKFLOW, target)
+    else:
+        target.write_text(textwrap.dedent(workflow), encoding="utf-8")
     for name, text in suites.items():
         path = consumer / "suites" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +139,10 @@ def make_consumer(root: Path, suites: dict[str, str]) -> Path:
     return consumer
 
 
-def run_act(env: dict[str, Path], consumer: Path, endpoint: str, api: FakeApi) -> ActRun:
+def run_act(
+    env: dict[str, Path], consumer: Path, endpoint: str, api: FakeApi, extra: Sequence[str] = (), timeout: float = 600
+) -> ActRun:
+    """Run the consumer's workflow on a pull_request event; ``extra`` are more act arguments (``--var``, ``--env``)."""
     act = tool("act")
     event = consumer.parent / f"{consumer.name}-event.json"
     event.write_text(json.dumps({
@@ -154,7 +163,7 @@ def run_act(env: dict[str, Path], consumer: Path, endpoint: str, api: FakeApi) -
     for pin, stub in PINS.items():
         args += ["--local-repository", f"{pin}={env['stubs'] / stub}"]
     pip_cache = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
-    args += ["--env", f"PIP_CACHE_DIR={pip_cache}"]
+    args += ["--env", f"PIP_CACHE_DIR={pip_cache}", *extra]
     started = time.monotonic()
     # act keeps its host-executor workspaces under the XDG cache dir: one per test, removed with tmp_path
     proc = subprocess.run(
@@ -162,7 +171,7 @@ def run_act(env: dict[str, Path], consumer: Path, endpoint: str, api: FakeApi) -
         cwd=consumer,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         env={**os.environ, "XDG_CACHE_HOME": str(cache_home)},
     )
     seconds = time.monotonic() - started
