@@ -242,7 +242,7 @@ class VLLMServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
         proc.wait()
-        _wait_group_gone(pgid, timeout=5.0)
+        wait_group_gone(pgid, timeout=5.0)
 
     def __enter__(self) -> VLLMServer:
         self.start()
@@ -259,7 +259,7 @@ class VLLMServer:
         self.stop()
 
 
-def _wait_group_gone(pgid: int, timeout: float) -> bool:
+def wait_group_gone(pgid: int, timeout: float) -> bool:
     """Poll until no process is left in group ``pgid`` (init reaps orphans); return whether it is gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,19 +14,9 @@ from typing import Any
 import pytest
 
 from helm_eval.serve import VLLMServer
+from helm_eval.serve._server import wait_group_gone
 
 MODEL_NAME = "smollm2"
-
-
-def group_gone(pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def call(url: str, payload: dict[str, Any] | None = None, timeout: float = 60) -> tuple[int, Any]:
@@ -99,5 +89,5 @@ def test_killed_parent_leaves_no_vllm(vllm_python: str, model_dir: Path, tmp_pat
         os.killpg(pgid, 0)  # serving
         proc.kill()
     killed = time.monotonic()
-    assert group_gone(pgid, timeout=20), log.read_text()[-3000:]
+    assert wait_group_gone(pgid, timeout=20), log.read_text()[-3000:]
     print(f"vllm group gone {time.monotonic() - killed:.1f} s after its parent was SIGKILLed")

@@ -21,14 +21,7 @@ LAUNCHER = Path(_launcher.__file__)
 
 
 def group_gone(pgid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
+    return _server.wait_group_gone(pgid, timeout)
 
 
 def fake_python(tmp_path: Path, body: str) -> str:
