@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from helm_eval.config import SCOPES, BudgetScope, BudgetSpec, Limit
 from helm_eval.ledger._store import Ledger, Scope
 
+DEFAULT_MAX_TOKENS = 256
+"""What a call without ``max_tokens`` is sent with under a budget: a cap needs a bound on completions."""
+
 SCOPE_WORDS = {"run": "this run", "pull_request": "pull request", "suite": "suite", "case": "case"}
 
 

@@ -16,14 +16,13 @@ from typing import Any
 
 from helm_eval._records import Call, Case
 from helm_eval.collect import load_suite
-from helm_eval.config import ConfigError, HelmEvalError, find_config_file, load_project_config
+from helm_eval.config import ConfigError, find_config_file, load_project_config
 from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import Budget, CallNeed, CaseNeed, Denial, Ledger, ci_labels, parse_label_options
+from helm_eval.ledger._budget import DEFAULT_MAX_TOKENS
 from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_model, ledger_url, load_policy
 from helm_eval.plan import Overrides, Planner, resolve_endpoints
 from helm_eval.plan._estimate import Estimate, TokenEstimator
-
-DEFAULT_MAX_TOKENS = 256
 
 
 def add_plan_command(sub: Any) -> None:
@@ -190,6 +189,3 @@ def _display(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-__all__ = ["HelmEvalError", "add_plan_command"]

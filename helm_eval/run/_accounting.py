@@ -23,11 +23,10 @@ from helm_eval.ledger import (
     Ledger,
     ci_labels,
 )
+from helm_eval.ledger._budget import DEFAULT_MAX_TOKENS
 from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_model, ledger_url, load_policy
 from helm_eval.ledger._writer import Finished, LedgerWriter
 from helm_eval.plan._estimate import Estimate, TokenEstimator
-
-DEFAULT_MAX_TOKENS = 256
 
 
 @dataclasses.dataclass(slots=True)

@@ -9,15 +9,9 @@ import textwrap
 from pathlib import Path
 
 from fixtures.vllm_double import VLLMDouble
+from tests.budget.test_budget import PRIORITY_SUITE
 
-SUITE = """
-    prompts: ["{{q}}"]
-    defaultTest: {options: {max_tokens: 20}}
-    tests:
-      - {id: low, vars: {q: "one two three"}, priority: 0}
-      - {id: high, vars: {q: "four five six"}, priority: 10}
-      - {id: mid, vars: {q: "seven eight nine"}, priority: 5}
-"""
+SUITE = PRIORITY_SUITE  # the same cases the budget tests cut, so plan and run can be compared
 
 
 def project(tmp_path: Path) -> Path:
