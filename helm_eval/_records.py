@@ -137,6 +137,124 @@ class Verdict:
     def __bool__(self) -> bool:
         return self.passed
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (run record, xdist)."""
+        return {
+            "assertion": self.assertion,
+            "status": self.status,
+            "reason": self.reason,
+            "score": self.score,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        """Rebuild from ``to_json`` output."""
+        status = data.get("status")
+        return cls(
+            assertion=str(data.get("assertion", "")),
+            status=status if status in ("pass", "fail", "error") else "error",
+            reason=str(data.get("reason", "")),
+            score=_float_or_none(data.get("score")),
+            threshold=_float_or_none(data.get("threshold")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CapUse:
+    """One binding budget cap and what the run (or pull request) has used of it."""
+
+    scope: str
+    """``run``, ``pull_request``, ``suite`` or ``case``."""
+    unit: str
+    """``tokens`` or ``usd``."""
+    limit: float
+    source: str
+    """Where the cap came from, e.g. ``policy .github/helm-eval-policy.yaml`` or ``command line``."""
+    where: str | None = None
+    """What the cap covers in words (``pull request 42``); ``None`` for per-suite and per-case caps."""
+    used: float | None = None
+    remaining: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CapUse:
+        """Rebuild from ``to_json`` output."""
+        return cls(
+            scope=str(data.get("scope", "")),
+            unit=str(data.get("unit", "")),
+            limit=float(data.get("limit", 0.0)),
+            source=str(data.get("source", "")),
+            where=data.get("where"),
+            used=_float_or_none(data.get("used")),
+            remaining=_float_or_none(data.get("remaining")),
+        )
+
+
+@dataclass(slots=True)
+class BudgetSummary:
+    """The budget's state at the end of a run: caps with their use, what was cut, and what that does."""
+
+    caps: list[CapUse] = field(default_factory=list)
+    cut: int = 0
+    """Cases the budget did not admit (reported as skipped)."""
+    action: Literal["fail", "warn"] = "fail"
+    """What cut cases do to the check."""
+    denials: list[str] = field(default_factory=list)
+    """The first denials, as sentences."""
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the budget cut at least one case."""
+        return self.cut > 0
+
+    @property
+    def fails_check(self) -> bool:
+        """True when the budget cut cases and the policy says that turns the check red."""
+        return self.exhausted and self.action == "fail"
+
+    def binding(self, unit: str = "tokens") -> CapUse | None:
+        """The cap in ``unit`` with the least remaining (only caps whose use is known)."""
+        known = [c for c in self.caps if c.unit == unit and c.remaining is not None]
+        return min(known, key=lambda c: c.remaining or 0.0) if known else None
+
+    def remaining(self) -> tuple[float | None, str | None]:
+        """(remaining, unit) of the binding cap: tokens first, then USD."""
+        for unit in ("tokens", "usd"):
+            cap = self.binding(unit)
+            if cap is not None:
+                return cap.remaining, unit
+        return None, None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict; ``limit_tokens``/``used_tokens``/``remaining_tokens`` name the binding cap."""
+        binding = self.binding("tokens")
+        return {
+            "caps": [c.to_json() for c in self.caps],
+            "limit_tokens": binding.limit if binding else None,
+            "used_tokens": binding.used if binding else None,
+            "remaining_tokens": binding.remaining if binding else None,
+            "source": binding.source if binding else None,
+            "cut": self.cut,
+            "exhausted": self.exhausted,
+            "action": self.action,
+            "denials": list(self.denials),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BudgetSummary:
+        """Rebuild from ``to_json`` output."""
+        action = data.get("action")
+        return cls(
+            caps=[CapUse.from_json(c) for c in data.get("caps", []) if isinstance(c, dict)],
+            cut=int(data.get("cut", 0) or 0),
+            action="warn" if action == "warn" else "fail",
+            denials=[str(d) for d in data.get("denials", [])],
+        )
+
 
 @dataclass(slots=True)
 class CaseResult:
@@ -154,7 +272,8 @@ class CaseResult:
     pass_rate_ci: tuple[float, float] | None = None
     output: str = ""
     """An excerpt of the (first failing, else first) output."""
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    """Per assertion, of the run shown (the first failing one, else the first)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: list[float] = field(default_factory=list)
@@ -209,7 +328,7 @@ class CaseResult:
         """A JSON-compatible dict (what crosses from xdist workers and lands in the run record)."""
         # built by hand: dataclasses.asdict deep-copies and costs ~0.3 ms per case on the hot path
         data = {name: getattr(self, name) for name in _CASE_FIELDS}
-        data["verdicts"] = [dict(v) for v in self.verdicts]
+        data["verdicts"] = [v.to_json() for v in self.verdicts]
         data["latency_ms"] = list(self.latency_ms)
         data["pass_rate_ci"] = list(self.pass_rate_ci) if self.pass_rate_ci is not None else None
         data["total_tokens"] = self.total_tokens
@@ -222,6 +341,7 @@ class CaseResult:
         ci = kwargs.get("pass_rate_ci")
         if ci is not None:
             kwargs["pass_rate_ci"] = (float(ci[0]), float(ci[1]))
+        kwargs["verdicts"] = [Verdict.from_json(v) for v in kwargs.get("verdicts") or [] if isinstance(v, dict)]
         return cls(**kwargs)
 
 
@@ -237,9 +357,8 @@ class RunRecord:
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
     started_at: float = 0.0
     finished_at: float = 0.0
-    budget: dict[str, Any] | None = None
-    """Budget state when a budget applied: ``limit_tokens``, ``used_tokens``, ``limit_usd``, ``used_usd``,
-    ``remaining_tokens``, ``source`` (which policy bound), ``exhausted``, ``action`` (``fail``/``warn``), ``cut``."""
+    budget: BudgetSummary | None = None
+    """Budget state when a budget applied."""
     version: int = RUN_RECORD_VERSION
 
     def totals(self) -> dict[str, Any]:
@@ -269,7 +388,7 @@ class RunRecord:
             "finished_at": self.finished_at,
             "labels": self.labels,
             "endpoints": self.endpoints,
-            "budget": self.budget,
+            "budget": self.budget.to_json() if self.budget is not None else None,
             "totals": self.totals(),
             "cases": [c.to_json() for c in self.cases],
         }
@@ -286,8 +405,12 @@ class RunRecord:
             endpoints=dict(data.get("endpoints", {})),
             started_at=float(data.get("started_at", 0.0)),
             finished_at=float(data.get("finished_at", 0.0)),
-            budget=data.get("budget"),
+            budget=BudgetSummary.from_json(data["budget"]) if isinstance(data.get("budget"), dict) else None,
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _sum_cost(cases: list[CaseResult]) -> float | None:

@@ -150,15 +150,15 @@ def pytest_configure(config: pytest.Config) -> None:
     from helm_eval.config import HelmEvalError
 
     unregister_pytest_plugin(config.pluginmanager)  # loaded before helm-eval's plugin could block it
-    from helm_eval.run import RUN_KEY, HelmEvalRun, Settings
+    from helm_eval.run import SESSION_KEY, HelmEvalSession, settings_from_pytest
 
     try:
-        run = HelmEvalRun(config, Settings.from_pytest(config))
+        session = HelmEvalSession(config, settings_from_pytest(config))
     except HelmEvalError as exc:
         raise pytest.UsageError(f"helm-eval: {exc}") from None
-    config.stash[RUN_KEY] = run
-    config.pluginmanager.register(run, "helm-eval-run")
-    _add_suite_roots(config, run.settings.suite_paths)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "helm-eval-session")
+    _add_suite_roots(config, session.settings.suite_paths)
 
 
 def _add_suite_roots(config: pytest.Config, suites: set[Path]) -> None:
@@ -175,13 +175,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     """Suite files become ``SuiteFile`` collectors: those the config's globs match, or named on the command line."""
     if file_path.suffix not in SUITE_SUFFIXES:
         return None
-    from helm_eval.run import RUN_KEY, SuiteFile
+    from helm_eval.run import SESSION_KEY, SuiteFile
 
-    run = parent.config.stash.get(RUN_KEY, None)
-    if run is None:
+    session = parent.config.stash.get(SESSION_KEY, None)
+    if session is None:
         return None
     resolved = file_path.resolve()
-    if resolved in run.settings.suite_paths or _named_on_command_line(parent.config, resolved):
+    if resolved in session.settings.suite_paths or _named_on_command_line(parent.config, resolved):
         return SuiteFile.from_parent(parent, path=file_path)
     return None
 

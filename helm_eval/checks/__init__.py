@@ -1,6 +1,7 @@
 """Checks applied to model outputs: one registry, one module per family."""
 
 from helm_eval.checks import _injection, _judges, _pii, _refusal, _secrets, _structured, _text  # noqa: F401 - registers
+from helm_eval.checks._api import assert_check, check
 from helm_eval.checks._findings import Finding, redact
 from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances
 from helm_eval.checks._registry import (
@@ -26,6 +27,8 @@ __all__ = [
     "Finding",
     "InputBlocked",
     "JudgeFn",
+    "assert_check",
+    "check",
     "parse_type",
     "redact",
     "register",

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
+from helm_eval._errors import HelmEvalError
 from helm_eval._records import Assertion, Outcome, Verdict
 
 ENTRY_POINT_GROUP = "helm_eval.checks"
@@ -26,7 +27,7 @@ JudgeFn = Callable[[Sequence[dict[str, str]], dict[str, Any]], Outcome]
 ``CheckError`` when the call fails for good. Provided by the run, so judge calls go through the one pipeline."""
 
 
-class CheckError(Exception):
+class CheckError(HelmEvalError):
     """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
 
 

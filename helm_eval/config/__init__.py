@@ -1,7 +1,17 @@
 """Configuration and suite models, and loading them with file:line errors."""
 
+from helm_eval._errors import (
+    BudgetCut,
+    ConfigError,
+    EndpointError,
+    HelmEvalError,
+    LedgerError,
+    MissingExtraError,
+    SetupError,
+    StorageError,
+    SuiteError,
+)
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
-from helm_eval.config._errors import ConfigError, HelmEvalError, SuiteError
 from helm_eval.config._judge import JudgeSpec, RejudgeSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
@@ -32,23 +42,29 @@ __all__ = [
     "ENV_MODEL",
     "SCOPES",
     "AssertionSpec",
+    "BudgetCut",
     "BudgetScope",
     "BudgetSpec",
     "ConfigError",
     "DefaultTestSpec",
+    "EndpointError",
     "EndpointSpec",
     "HelmEvalError",
     "JudgeSpec",
+    "LedgerError",
     "Limit",
     "LineDict",
     "LineList",
     "Message",
+    "MissingExtraError",
     "Options",
     "PolicyConfig",
     "Price",
     "ProjectConfig",
     "PromptSpec",
     "RejudgeSpec",
+    "SetupError",
+    "StorageError",
     "SuiteError",
     "SuiteSpec",
     "TestSpec",

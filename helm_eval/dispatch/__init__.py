@@ -1,7 +1,7 @@
 """Sending model calls: the OpenAI-compatible client and the background dispatch loop."""
 
 from helm_eval.dispatch._cache import ResponseCache, cache_key
-from helm_eval.dispatch._client import Endpoint, build_payload, parse_retry_after
+from helm_eval.dispatch._client import Endpoint, build_payload, list_models, parse_retry_after
 from helm_eval.dispatch._dispatcher import Dispatcher
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "ResponseCache",
     "build_payload",
     "cache_key",
+    "list_models",
     "parse_retry_after",
 ]

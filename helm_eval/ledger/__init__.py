@@ -1,11 +1,16 @@
 """Usage and cost records: the ledger store, attribution labels, and the cost model."""
 
-from helm_eval.ledger._budget import Budget, BudgetPlan, CallNeed, Cap, CaseNeed, Denial, bind
+from helm_eval.ledger._budget import DEFAULT_MAX_TOKENS, Budget, BudgetPlan, CallNeed, Cap, CaseNeed, Denial, bind
 from helm_eval.ledger._cost import CostModel
 from helm_eval.ledger._labels import LABEL_NAMES, CodeOwners, ci_labels, parse_label_options
+from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_model, ledger_url, load_policy
 from helm_eval.ledger._store import LEDGER_VERSION, CallRow, Ledger, Scope
+from helm_eval.ledger._store import redact as redact_url
+from helm_eval.ledger._writer import Finished, LedgerWriter
 
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "ENV_POLICY",
     "LABEL_NAMES",
     "LEDGER_VERSION",
     "Budget",
@@ -17,9 +22,17 @@ __all__ = [
     "CodeOwners",
     "CostModel",
     "Denial",
+    "Finished",
     "Ledger",
+    "LedgerWriter",
     "Scope",
     "bind",
+    "budget_plan",
     "ci_labels",
+    "cli_budget",
+    "cost_model",
+    "ledger_url",
+    "load_policy",
     "parse_label_options",
+    "redact_url",
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from helm_eval._records import BudgetSummary, CapUse
 from helm_eval.config import SCOPES, BudgetScope, BudgetSpec, Limit
 from helm_eval.ledger._store import Ledger, Scope
 
@@ -211,28 +213,16 @@ class Budget:
                 return Denial(cap.scope, cap.unit, want, have, cap.limit, cap.source, where)
         return seen
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> BudgetSummary:
         """Budget state for the run record: binding caps with use and remainder, what was cut, the action."""
         caps = []
         for cap in self.plan.caps:
-            scope, where = self.scope(cap.scope, None, None)
             if cap.scope in ("suite", "case"):
-                caps.append({"scope": cap.scope, "unit": cap.unit, "limit": cap.limit, "source": cap.source})
+                caps.append(CapUse(cap.scope, cap.unit, cap.limit, cap.source))
                 continue
+            scope, where = self.scope(cap.scope, None, None)
             tokens, usd = self.ledger.used(scope)
             spent = tokens if cap.unit == "tokens" else usd
-            caps.append({"scope": cap.scope, "unit": cap.unit, "limit": cap.limit, "source": cap.source,
-                         "where": where, "used": spent, "remaining": max(0.0, cap.limit - spent)})  # fmt: skip
-        token_caps = [c for c in caps if c["unit"] == "tokens" and "remaining" in c]
-        binding = min(token_caps, key=lambda c: float(c["remaining"])) if token_caps else None  # type: ignore[arg-type]
-        return {
-            "caps": caps,
-            "limit_tokens": binding["limit"] if binding else None,
-            "used_tokens": binding["used"] if binding else None,
-            "remaining_tokens": binding["remaining"] if binding else None,
-            "source": binding["source"] if binding else None,
-            "cut": len(self.denials),
-            "exhausted": bool(self.denials),
-            "action": self.plan.on_exhausted,
-            "denials": [str(d) for d in self.denials[:50]],
-        }
+            caps.append(CapUse(cap.scope, cap.unit, cap.limit, cap.source, where, spent, max(0.0, cap.limit - spent)))
+        action: Literal["fail", "warn"] = "warn" if self.plan.on_exhausted == "warn" else "fail"
+        return BudgetSummary(caps, len(self.denials), action, [str(d) for d in self.denials[:50]])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helm_eval._errors import HelmEvalError, LedgerError, MissingExtraError
 from helm_eval._fs import make_private_dir
 
 LEDGER_VERSION = 1
@@ -91,15 +92,25 @@ class Ledger:
         self.is_postgres = url.startswith(("postgresql://", "postgres://"))
         self.read_only = read_only
         self._ph = "%s" if self.is_postgres else "?"
-        self._conn: Any = self._connect()
+        try:
+            self._conn: Any = self._connect()
+        except (HelmEvalError, FileNotFoundError):
+            raise
+        except ImportError:
+            raise MissingExtraError("a PostgreSQL ledger", "postgres", "psycopg") from None
+        except Exception as exc:  # sqlite3 / psycopg / OS errors: one line naming the ledger
+            raise LedgerError(f"cannot open ledger {redact(url)}: {_one_line(exc)}") from None
         try:
             if read_only:
                 self._check_version()
             else:
                 self._migrate()
-        except BaseException:
+        except HelmEvalError:
             self._conn.close()  # a ledger that cannot be used must not leave a connection (and its locks) open
             raise
+        except Exception as exc:
+            self._conn.close()
+            raise LedgerError(f"cannot use ledger {redact(url)}: {_one_line(exc)}") from None
 
     # -- connection --------------------------------------------------------------------------------------
 
@@ -133,7 +144,7 @@ class Ledger:
             if row is None:
                 self.execute("INSERT INTO helm_eval_meta (key, value) VALUES (?, ?)", ("version", str(LEDGER_VERSION)))
             elif int(row[0]) > LEDGER_VERSION:
-                raise RuntimeError(
+                raise LedgerError(
                     f"ledger {redact(self.url)} has version {row[0]}, newer than this helm-eval ({LEDGER_VERSION})"
                 )
 
@@ -141,10 +152,10 @@ class Ledger:
         try:
             row = self.execute("SELECT value FROM helm_eval_meta WHERE key = 'version'").fetchone()
         except Exception:
-            raise RuntimeError(f"{redact(self.url)} is not a helm-eval ledger (no helm_eval_meta table)") from None
+            raise LedgerError(f"{redact(self.url)} is not a helm-eval ledger (no helm_eval_meta table)") from None
         if row is None or int(row[0]) > LEDGER_VERSION:
             found = "no version" if row is None else f"version {row[0]}"
-            raise RuntimeError(f"ledger {redact(self.url)} has {found}; this helm-eval reads version {LEDGER_VERSION}")
+            raise LedgerError(f"ledger {redact(self.url)} has {found}; this helm-eval reads version {LEDGER_VERSION}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -316,3 +327,8 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]

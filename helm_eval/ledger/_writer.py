@@ -1,6 +1,7 @@
 """Recording calls as they finish, off the dispatch loop: a writer thread with its own ledger connection.
 
-It also stores successful responses in the response cache, so neither costs the dispatch loop any I/O.
+An ``also`` callback runs for each finished call on the same thread (the pipeline stores fresh answers in the
+response cache there), so neither costs the dispatch loop any I/O.
 
 The dispatch loop only puts finished calls on a queue; the writer inserts them in batches, each batch one
 transaction that also drops the calls' reservations. Calls cancelled before they were sent just release theirs.
@@ -15,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from helm_eval._records import Call, Outcome
-from helm_eval.dispatch import ResponseCache
 from helm_eval.ledger._store import CallRow, Ledger
 
 _STOP = object()
@@ -40,10 +40,10 @@ class LedgerWriter:
         url: str,
         to_row: Callable[[Finished], CallRow | None],
         batch: int = 256,
-        cache: ResponseCache | None = None,
+        also: Callable[[Finished], None] | None = None,
     ) -> None:
         self._url = url
-        self._cache = cache
+        self._also = also
         self._to_row = to_row
         self._batch = batch
         self._queue: queue.Queue[object] = queue.Queue()
@@ -51,6 +51,11 @@ class LedgerWriter:
         self.errors: list[str] = []
         self.written = 0
         self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The ledger this writer records into."""
+        return self._url
 
     def put(self, finished: Finished) -> None:
         """Queue a finished call (thread-safe; called on the dispatch loop)."""
@@ -72,12 +77,12 @@ class LedgerWriter:
                     break
             stop = any(item is _STOP for item in items)
             finished = [item for item in items if isinstance(item, Finished)]
-            if ledger is not None and finished:
+            if finished:
                 self._write(ledger, finished)
         if ledger is not None:
             ledger.close()
 
-    def _write(self, ledger: Ledger, finished: list[Finished]) -> None:
+    def _write(self, ledger: Ledger | None, finished: list[Finished]) -> None:
         rows: list[CallRow] = []
         release: list[int] = []
         for item in finished:
@@ -87,8 +92,10 @@ class LedgerWriter:
                 row = self._to_row(item)
                 if row is not None:
                     rows.append(row)
-            if self._cache is not None and item.outcome is not None and item.call.cache_key is not None:
-                self._cache.put(item.call.cache_key, item.outcome)
+            if self._also is not None:
+                self._also(item)
+        if ledger is None:
+            return
         for attempt in range(3):
             try:
                 ledger.record_calls(rows, release)

@@ -12,8 +12,8 @@ from helm_eval.dispatch import Endpoint
 class Planner:
     """Routes cases to endpoints and turns them into calls (one per repeat).
 
-    Routing today is by name (the case's ``endpoint``, else the default). This is the stage where token
-    estimation, cache look-up and budget admission attach, so every call passes here before dispatch.
+    A case goes to the endpoint it names, else the default. The pipeline then estimates, looks up the cache
+    and admits each call under the budget before it is sent.
     """
 
     def __init__(self, endpoints: Mapping[str, Endpoint], default: str) -> None:

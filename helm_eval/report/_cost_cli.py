@@ -60,7 +60,8 @@ def add_cost_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 def run_cost(args: argparse.Namespace) -> int:
     """Print the aggregated spend; 0 on success (also when nothing matched)."""
-    from helm_eval.ledger._store import Ledger, redact
+    from helm_eval.config import HelmEvalError, LedgerError
+    from helm_eval.ledger import Ledger, redact_url
 
     url = str(args.ledger)
     try:
@@ -70,19 +71,19 @@ def run_cost(args: argparse.Namespace) -> int:
         finally:
             ledger.close()
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise LedgerError(
             f"no ledger at {url}: runs write one there (pytest --helm-eval); pass --ledger PATH or a postgresql:// URL"
         ) from None
-    except (OSError, RuntimeError):
+    except HelmEvalError:
         raise
     except Exception as exc:  # sqlite3 / psycopg errors: one line naming the ledger, no traceback
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise RuntimeError(f"cannot read ledger {redact(url)}: {detail}") from None
+        raise LedgerError(f"cannot read ledger {redact_url(url)}: {detail}") from None
     grouped = aggregate(rows, args.by, weekly=args.weekly)
     if args.format == "table":
         if not grouped:
             since = f" since {args.since}" if args.since else ""
-            print(f"helm-eval: no calls in {redact(url)}{since}", file=sys.stderr)
+            print(f"helm-eval: no calls in {redact_url(url)}{since}", file=sys.stderr)
             return 0
         if len(grouped) > 1:
             grouped.append(_total(grouped))

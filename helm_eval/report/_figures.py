@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from helm_eval._records import CaseResult, RunRecord
+from helm_eval._records import BudgetSummary, CaseResult, RunRecord
 
 FailOn = Literal["failure", "error", "never"]
 FAIL_ON_CHOICES: tuple[FailOn, ...] = ("failure", "error", "never")
@@ -82,16 +82,9 @@ def figures(record: RunRecord) -> Figures:
     )
 
 
-def budget_remaining(budget: dict[str, Any] | None) -> tuple[float | None, str | None]:
+def budget_remaining(budget: BudgetSummary | None) -> tuple[float | None, str | None]:
     """(remaining, unit) of the binding cap: tokens first, then USD."""
-    if not budget:
-        return None, None
-    if budget.get("remaining_tokens") is not None:
-        return float(budget["remaining_tokens"]), "tokens"
-    usd = [c for c in budget.get("caps", []) if c.get("unit") == "usd" and c.get("remaining") is not None]
-    if usd:
-        return float(min(c["remaining"] for c in usd)), "usd"
-    return None, None
+    return (None, None) if budget is None else budget.remaining()
 
 
 def is_red(case: CaseResult) -> bool:
@@ -129,7 +122,7 @@ def warning_cases(record: RunRecord) -> list[CaseResult]:
 
 def failing_assertions(case: CaseResult) -> list[str]:
     """Labels of the assertions that did not pass (``error`` for a case that errored before any verdict)."""
-    labels = [str(v.get("assertion", "")) for v in case.verdicts if v.get("status") != "pass"]
+    labels = [v.assertion for v in case.verdicts if not v.passed]
     if not labels and case.status == "error":
         labels = ["error"]
     return labels
@@ -138,8 +131,8 @@ def failing_assertions(case: CaseResult) -> list[str]:
 def first_reason(case: CaseResult) -> str:
     """Why the case is red (or a warning): the first failing verdict's reason, the error, or the skip reason."""
     for verdict in case.verdicts:
-        if verdict.get("status") != "pass":
-            return f"{verdict.get('assertion', '')}: {verdict.get('reason', '')}"
+        if not verdict.passed:
+            return f"{verdict.assertion}: {verdict.reason}"
     if case.error:
         return case.error
     if case.skip_reason:
@@ -190,9 +183,9 @@ def gate(record: RunRecord | None, pytest_status: int | None, fail_on: FailOn) -
         return False, "no errors (assertion failures do not fail the check with fail-on 'error')"
     if numbers.failed:
         return True, f"{numbers.failed} case(s) failed"
-    budget = record.budget or {}
-    if budget.get("exhausted") and budget.get("action") == "fail":
-        return True, f"budget exhausted: {budget.get('cut', 0)} case(s) cut"
+    budget = record.budget
+    if budget is not None and budget.fails_check:
+        return True, f"budget exhausted: {budget.cut} case(s) cut"
     if pytest_status == 1:
         return True, "pytest exit status 1"
     return False, "all cases passed"

@@ -81,13 +81,11 @@ def annotate(record: RunRecord, out: IO[str]) -> tuple[dict[str, int], int]:
         for case in red[:MAX_ANNOTATIONS]:
             gha.error(_message(case), title=_title(case, case.status), file=case.file, line=case.line)
             counts["error"] += 1
-        budget = record.budget or {}
+        budget = record.budget
         room = MAX_ANNOTATIONS
-        if budget.get("exhausted"):
-            verdict = "fails the check" if budget.get("action") == "fail" else "warning only"
-            gha.warning(
-                f"budget exhausted: {int(budget.get('cut', 0))} case(s) cut ({verdict})", title="helm-eval budget"
-            )
+        if budget is not None and budget.exhausted:
+            verdict = "fails the check" if budget.fails_check else "warning only"
+            gha.warning(f"budget exhausted: {budget.cut} case(s) cut ({verdict})", title="helm-eval budget")
             counts["warning"] += 1
             room -= 1
         for case in warn[:room]:

@@ -118,33 +118,29 @@ def _models(record: RunRecord) -> list[str]:
 
 def _budget(record: RunRecord) -> list[str]:
     budget = record.budget
-    if not budget:
+    if budget is None:
         return []
     rows = []
-    for cap in budget.get("caps", []):
-        unit = str(cap.get("unit", ""))
+    for cap in budget.caps:
 
-        def amount(value: object, unit: str = unit) -> str:
-            if not isinstance(value, int | float):
+        def amount(value: float | None, unit: str = cap.unit) -> str:
+            if value is None:
                 return "–"
             return f"{value:,.0f}" if unit == "tokens" else f"${value:.4f}"
 
-        used, limit = cap.get("used"), cap.get("limit")
-        share = (
-            f"{used / limit:.0%}" if isinstance(used, int | float) and isinstance(limit, int | float) and limit else "–"
-        )
-        rows.append([md_text(cap.get("scope", ""), 40), md_text(cap.get("where", ""), 80), md_text(unit, 10),
-                     amount(used), amount(limit), share, amount(cap.get("remaining")),
-                     md_text(cap.get("source", ""), 80)])  # fmt: skip
+        share = f"{cap.used / cap.limit:.0%}" if cap.used is not None and cap.limit else "–"
+        rows.append([md_text(cap.scope, 40), md_text(cap.where or "", 80), md_text(cap.unit, 10),
+                     amount(cap.used), amount(cap.limit), share, amount(cap.remaining),
+                     md_text(cap.source, 80)])  # fmt: skip
     lines = [
         "### Budget",
         "",
         *_table(["scope", "for", "unit", "used", "limit", "used %", "remaining", "set by"], rows),
     ]
-    if budget.get("exhausted"):
-        verdict = "the check fails" if budget.get("action") == "fail" else "warning only"
+    if budget.exhausted:
+        verdict = "the check fails" if budget.fails_check else "warning only"
         lines += [
-            f"**Budget exhausted:** {int(budget.get('cut', 0))} case(s) cut and reported as skipped; {verdict}.",
+            f"**Budget exhausted:** {budget.cut} case(s) cut and reported as skipped; {verdict}.",
             "",
         ]
     return lines
@@ -155,10 +151,8 @@ def _failure(case: CaseResult) -> list[str]:
     runs = f" ({case.passes}/{case.repeats} runs passed)" if case.repeats > 1 else ""
     lines = [f"<details><summary>{_where(case)} <b>{md_text(case_name(case), 120)}</b> {status}{runs}</summary>", ""]
     for verdict in case.verdicts:
-        if verdict.get("status") != "pass":
-            lines.append(
-                f"- **{md_text(verdict.get('assertion', ''), 60)}**: {md_text(verdict.get('reason', ''), 400)}"
-            )
+        if not verdict.passed:
+            lines.append(f"- **{md_text(verdict.assertion, 60)}**: {md_text(verdict.reason, 400)}")
     if case.error:
         lines.append(f"- **error**: {md_text(case.error, 400)}")
     if case.output:

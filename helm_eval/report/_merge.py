@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from helm_eval._records import CaseResult, RunRecord
+from helm_eval._records import BudgetSummary, CaseResult, RunRecord
 
 
 def merge_records(records: Sequence[RunRecord]) -> RunRecord:
@@ -38,22 +37,23 @@ def merge_records(records: Sequence[RunRecord]) -> RunRecord:
         endpoints=endpoints,
         started_at=min(started) if started else 0.0,
         finished_at=max(r.finished_at for r in records),
-        budget=_merge_budgets([r.budget for r in records if r.budget]),
+        budget=_merge_budgets([r.budget for r in records if r.budget is not None]),
     )
 
 
-def _merge_budgets(budgets: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _merge_budgets(budgets: list[BudgetSummary]) -> BudgetSummary | None:
+    """One summary for shards: the binding caps of the shard with the least left, cuts summed."""
     if not budgets:
         return None
 
-    def remaining(budget: dict[str, Any]) -> float:
-        value = budget.get("remaining_tokens")
-        return float(value) if isinstance(value, int | float) else float("inf")
+    def remaining(budget: BudgetSummary) -> float:
+        cap = budget.binding("tokens")
+        return cap.remaining if cap is not None and cap.remaining is not None else float("inf")
 
-    merged: dict[str, Any] = dict(min(budgets, key=remaining))  # type: ignore[arg-type]
-    merged["cut"] = sum(int(b.get("cut", 0) or 0) for b in budgets)
-    merged["exhausted"] = any(b.get("exhausted") for b in budgets)
-    if any(b.get("action") == "fail" for b in budgets):
-        merged["action"] = "fail"
-    merged["denials"] = [d for b in budgets for d in b.get("denials", [])][:50]
-    return merged
+    tightest = min(budgets, key=remaining)
+    return BudgetSummary(
+        caps=list(tightest.caps),
+        cut=sum(b.cut for b in budgets),
+        action="fail" if any(b.action == "fail" for b in budgets) else "warn",
+        denials=[d for b in budgets for d in b.denials][:50],
+    )

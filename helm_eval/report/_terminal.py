@@ -74,16 +74,15 @@ def budget_lines(record: RunRecord) -> list[str]:
     if cost is not None:
         lines.append(f"cost: ${cost:.4f}")
     budget = record.budget
-    if not budget:
+    if budget is None:
         return lines
-    for cap in budget.get("caps", []):
-        if "used" not in cap:
+    for cap in budget.caps:
+        if cap.used is None:
             continue
-        unit = cap["unit"]
-        used, limit = cap["used"], cap["limit"]
-        amount = f"{used:,.0f} of {limit:,.0f} tokens" if unit == "tokens" else f"${used:.4f} of ${limit:.4f}"
-        lines.append(f"budget: {amount} used for {cap['where']} (limit from {cap['source']})")
-    if budget.get("exhausted"):
-        verdict = "the check fails" if budget.get("action") == "fail" else "warning only"
-        lines.append(f"budget exhausted: {budget['cut']} case(s) cut, reported as skipped; {verdict}")
+        used, limit = cap.used, cap.limit
+        amount = f"{used:,.0f} of {limit:,.0f} tokens" if cap.unit == "tokens" else f"${used:.4f} of ${limit:.4f}"
+        lines.append(f"budget: {amount} used for {cap.where} (limit from {cap.source})")
+    if budget.exhausted:
+        verdict = "the check fails" if budget.fails_check else "warning only"
+        lines.append(f"budget exhausted: {budget.cut} case(s) cut, reported as skipped; {verdict}")
     return lines

@@ -1,19 +1,20 @@
-"""The pytest side of a run: nodes, the session object, fixtures."""
+"""The pytest adapter: suite nodes, the ``helm_model`` fixture, settings from options, the session's hooks."""
 
 from helm_eval.run._fixtures import HelmModel, ModelCallError, make_helm_model
-from helm_eval.run._items import RUN_KEY, CaseCallError, CaseFailed, CaseItem, SuiteFile
-from helm_eval.run._session import HelmEvalRun
-from helm_eval.run._settings import Settings
+from helm_eval.run._hooks import HelmEvalSession
+from helm_eval.run._items import CaseCallError, CaseFailed, CaseItem, SuiteFile
+from helm_eval.run._keys import SESSION_KEY
+from helm_eval.run._settings import settings_from_pytest
 
 __all__ = [
-    "RUN_KEY",
+    "SESSION_KEY",
     "CaseCallError",
     "CaseFailed",
     "CaseItem",
-    "HelmEvalRun",
+    "HelmEvalSession",
     "HelmModel",
     "ModelCallError",
-    "Settings",
     "SuiteFile",
     "make_helm_model",
+    "settings_from_pytest",
 ]

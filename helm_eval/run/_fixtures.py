@@ -9,9 +9,9 @@ import pytest
 
 from helm_eval._records import Call, Case, Outcome
 from helm_eval.checks import InputBlocked, scan_texts, unknown_allowances
-from helm_eval.config import HelmEvalError, Options
-from helm_eval.run._items import RUN_KEY, BudgetCut
-from helm_eval.run._session import PYTHON_CALLS_KEY, HelmEvalRun
+from helm_eval.config import BudgetCut, HelmEvalError, Options
+from helm_eval.pipeline import Pipeline
+from helm_eval.run._keys import PYTHON_CALLS_KEY, SESSION_KEY
 
 
 class ModelCallError(Exception):
@@ -21,8 +21,8 @@ class ModelCallError(Exception):
 class HelmModel:
     """Calls the configured model from a Python test; every call is recorded in the run record and JUnit."""
 
-    def __init__(self, run: HelmEvalRun, item: pytest.Item) -> None:
-        self._run = run
+    def __init__(self, pipeline: Pipeline, item: pytest.Item) -> None:
+        self._pipeline = pipeline
         self._item = item
 
     def chat(
@@ -48,9 +48,9 @@ class HelmModel:
         else:
             messages.extend(dict(m) for m in prompt)
         _guard_inputs(messages, allow_inputs)
-        params = self._run.settings.config.options.model_dump(exclude_none=True)
+        params = self._pipeline.settings.config.options.model_dump(exclude_none=True)
         params.update(Options.model_validate(options).model_dump(exclude_none=True))
-        planner = self._run.planner
+        planner = self._pipeline.planner
         name = endpoint or planner.default
         if name not in planner.endpoints:
             raise ValueError(f"unknown endpoint {name!r} (configured: {', '.join(sorted(planner.endpoints))})")
@@ -70,7 +70,7 @@ class HelmModel:
         )
         call = Call(name, target.base_url, resolved, tuple(messages), params, case_id=self._item.nodeid, suite=path)
         try:
-            outcome = self._run.call(call, case)
+            outcome = self._pipeline.call(call, case)
         except BudgetCut as cut:
             pytest.skip(str(cut))
         self._item.stash.setdefault(PYTHON_CALLS_KEY, []).append(outcome)
@@ -102,11 +102,11 @@ def _marker_metadata(item: pytest.Item) -> dict[str, Any]:
 
 def make_helm_model(request: pytest.FixtureRequest) -> HelmModel:
     """The ``helm_model`` fixture's value; skips the test unless pytest runs with ``--helm-eval``."""
-    run = request.config.stash.get(RUN_KEY, None)
-    if run is None:
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
         pytest.skip("helm-eval is off: run pytest with --helm-eval to call models")
     try:
-        run.dispatcher()  # checks the endpoints (and discovers the model) once per session
+        session.pipeline.dispatcher()  # checks the endpoints (and discovers the model) once per session
     except HelmEvalError as exc:
         pytest.fail(f"helm-eval: {exc}", pytrace=False)
-    return HelmModel(run, request.node)
+    return HelmModel(session.pipeline, request.node)

@@ -1,62 +1,45 @@
-"""Settings for one pytest session: the config file merged with command-line options."""
+"""Settings for one pytest session: the config file merged with the ``--helm-eval-*`` options."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from helm_eval.config import ConfigError, ProjectConfig, find_config_file, load_project_config
+from helm_eval.config import ConfigError, find_config_file, load_project_config
 from helm_eval.ledger import parse_label_options
+from helm_eval.pipeline import BudgetOptions, RunSettings
 from helm_eval.plan import Overrides
-from helm_eval.run._accounting import BudgetOptions
 
 
-@dataclass(slots=True)
-class Settings:
-    """Everything the run needs to know before it starts."""
-
-    config: ProjectConfig
-    config_path: Path | None
-    overrides: Overrides
-    rootdir: Path
-    report_path: Path | None
-    retries: int
-    suite_paths: set[Path] = field(default_factory=set)
-    budget: BudgetOptions = field(default_factory=BudgetOptions)
-
-    @classmethod
-    def from_pytest(cls, config: pytest.Config) -> Settings:
-        """Read the config file and the ``--helm-eval-*`` options; raises ``HelmEvalError`` on bad input."""
-        rootdir = Path(config.rootpath)
-        explicit = config.getoption("helm_eval_config")
-        path = Path(explicit) if explicit else find_config_file(rootdir)
-        if path is not None and not path.is_absolute():
-            path = Path(config.invocation_params.dir) / path
-        project = load_project_config(path, rootdir)
-        cwd = Path(config.invocation_params.dir)
-        # --helm-eval-report is relative to where pytest runs; the config file's report to the rootdir, like suites
-        report = _under(cwd, config.getoption("helm_eval_report")) or _under(rootdir, project.report)
-        retries = config.getoption("helm_eval_retries")
-        settings = cls(
-            config=project,
-            config_path=path,
-            overrides=Overrides(
-                endpoint=config.getoption("helm_eval_endpoint"),
-                model=config.getoption("helm_eval_model"),
-                concurrency=config.getoption("helm_eval_concurrency"),
-                timeout=config.getoption("helm_eval_timeout"),
-            ),
-            rootdir=rootdir,
-            report_path=report,
-            retries=project.retries if retries is None else retries,
-        )
-        try:
-            labels = parse_label_options(config.getoption("helm_eval_label"))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        settings.budget = BudgetOptions(
+def settings_from_pytest(config: pytest.Config) -> RunSettings:
+    """Read the config file and the ``--helm-eval-*`` options; raises ``HelmEvalError`` on bad input."""
+    rootdir = Path(config.rootpath)
+    cwd = Path(config.invocation_params.dir)
+    explicit = config.getoption("helm_eval_config")
+    path = Path(explicit) if explicit else find_config_file(rootdir)
+    if path is not None and not path.is_absolute():
+        path = cwd / path
+    project = load_project_config(path, rootdir)
+    # --helm-eval-report is relative to where pytest runs; the config file's report to the rootdir, like suites
+    report = _under(cwd, config.getoption("helm_eval_report")) or _under(rootdir, project.report)
+    try:
+        labels = parse_label_options(config.getoption("helm_eval_label"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    settings = RunSettings(
+        config=project,
+        config_path=path,
+        overrides=Overrides(
+            endpoint=config.getoption("helm_eval_endpoint"),
+            model=config.getoption("helm_eval_model"),
+            concurrency=config.getoption("helm_eval_concurrency"),
+            timeout=config.getoption("helm_eval_timeout"),
+        ),
+        rootdir=rootdir,
+        report_path=report,
+        retries=config.getoption("helm_eval_retries"),
+        budget=BudgetOptions(
             tokens=config.getoption("helm_eval_budget_tokens"),
             usd=config.getoption("helm_eval_budget_usd"),
             scope=config.getoption("helm_eval_budget_scope"),
@@ -65,9 +48,10 @@ class Settings:
             ledger=config.getoption("helm_eval_ledger"),
             labels=labels,
             cache=config.getoption("helm_eval_cache"),
-        )
-        settings.suite_paths = {p.resolve() for pattern in project.suites for p in rootdir.glob(pattern) if p.is_file()}
-        return settings
+        ),
+    )
+    settings.suite_paths = settings.glob_suites()
+    return settings
 
 
 def _under(base: Path, value: str | None) -> Path | None:

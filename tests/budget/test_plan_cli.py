@@ -70,8 +70,48 @@ def test_plan_offline_table(tmp_path: Path) -> None:
         "completion",
         "est.",
         "cost",
+        "admitted",
     ]
     assert lines[1].split()[:4] == ["suites/a.yaml", "m", "3", "3"]
     assert "estimated with: tiktoken (only tokenize is exact)" in lines
     assert "budget: run 100,000 tokens (from helm-eval.yaml)" in lines
     assert "fits the budget" in lines
+
+
+SECOND_SUITE = """
+    prompts: ["{{q}}"]
+    defaultTest: {options: {max_tokens: 30}}
+    tests:
+      - {id: alpha, vars: {q: "a much longer question with many more words in it"}, priority: 7}
+      - {id: beta, vars: {q: "short"}, priority: 1}
+      - {id: gamma, vars: {q: "another question of middling size"}, priority: 3}
+"""
+
+
+def test_plan_figures_per_suite_equal_what_a_real_run_admits(tmp_path: Path, vllm_double: VLLMDouble) -> None:
+    root = project(tmp_path)
+    (root / "suites" / "b.yaml").write_text(textwrap.dedent(SECOND_SUITE).lstrip())
+    (root / "policy.yaml").write_text("budget:\n  run: {tokens: 150}\n")
+    common = ["--cache", "off", "--policy", "policy.yaml"]
+    plan = helm_eval(root, "plan", "--endpoint", vllm_double.base_url, *common, "--format", "json")
+    predicted = {s["suite"]: s for s in json.loads(plan.stdout)["suites"]}
+    assert set(predicted) == {"suites/a.yaml", "suites/b.yaml"}
+    assert sum(s["cut"] for s in predicted.values()) > 0, "the budget must bind for this test to mean anything"
+    assert sum(s["admitted"] for s in predicted.values()) > 0
+    real = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint",
+         vllm_double.base_url, "--helm-eval-cache", "off", "--helm-eval-policy", "policy.yaml",
+         "--helm-eval-report", "run.json"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert real.returncode == 1, real.stdout
+    cases = json.loads((root / "run.json").read_text())["cases"]
+    for suite, figures in predicted.items():
+        mine = [c for c in cases if c["file"] == suite]
+        assert figures["admitted"] == sum(1 for c in mine if c["status"] != "skipped"), suite
+        assert figures["cut"] == sum(1 for c in mine if c["status"] == "skipped"), suite
+        sent = [c for c in mine if c["status"] != "skipped"]
+        assert figures["reserved_tokens"] >= sum(c["total_tokens"] for c in sent), suite
+        # /tokenize is exact: what was reserved is the prompts the server counted plus each call's max_tokens
+        max_tokens = {"suites/a.yaml": 20, "suites/b.yaml": 30}[suite]
+        assert figures["reserved_tokens"] == sum(c["prompt_tokens"] + max_tokens for c in sent), suite

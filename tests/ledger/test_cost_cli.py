@@ -177,7 +177,7 @@ def test_command_reads_the_default_ledger_in_the_current_directory(tmp_path: Pat
 
 def test_missing_ledger_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
     done = _run(tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error, like every HelmEvalError of the command
     assert done.stdout == ""
     assert done.stderr == (
         "helm-eval: no ledger at .helm-eval/ledger.sqlite: runs write one there (pytest --helm-eval); "
@@ -189,14 +189,14 @@ def test_missing_ledger_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
 def test_reads_without_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     not_a_ledger = tmp_path / "other.sqlite"
     not_a_ledger.write_bytes(b"")
-    assert main(["cost", "--ledger", str(not_a_ledger)]) == 1
+    assert main(["cost", "--ledger", str(not_a_ledger)]) == 2
     assert capsys.readouterr().err == f"helm-eval: {not_a_ledger} is not a helm-eval ledger (no helm_eval_meta table)\n"
     assert not_a_ledger.read_bytes() == b""  # no schema was created in it
 
 
 def test_postgres_without_schema_is_refused(postgres_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     empty = postgres_url.rsplit("/", 1)[0] + "/postgres"
-    assert main(["cost", "--ledger", empty]) == 1
+    assert main(["cost", "--ledger", empty]) == 2
     assert capsys.readouterr().err == f"helm-eval: {empty} is not a helm-eval ledger (no helm_eval_meta table)\n"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from helm_eval.config import LedgerError
 from helm_eval.ledger import LEDGER_VERSION, Budget, BudgetPlan, CallRow, Cap, Denial, Ledger, Scope
 from helm_eval.ledger._budget import CallNeed, CaseNeed
 
@@ -53,7 +54,7 @@ def test_schema_created_with_version(ledger_url: str) -> None:
     with again.transaction():
         again.execute("UPDATE helm_eval_meta SET value = ? WHERE key = 'version'", (str(LEDGER_VERSION + 1),))
     again.close()
-    with pytest.raises(RuntimeError, match="newer than this helm-eval"):
+    with pytest.raises(LedgerError, match="newer than this helm-eval"):
         Ledger(ledger_url)
 
 

@@ -38,11 +38,16 @@ def test_public_api_is_pinned() -> None:
     assert sorted(helm_eval.__all__) == sorted(
         [
             "Assertion",
+            "BudgetSummary",
             "Call",
+            "CapUse",
             "Case",
             "CaseResult",
+            "HelmEvalError",
             "Outcome",
+            "Pipeline",
             "RunRecord",
+            "RunSettings",
             "Verdict",
             "__version__",
             "assert_check",

@@ -7,11 +7,11 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from helm_eval import CaseResult, RunRecord
+from helm_eval import BudgetSummary, CapUse, CaseResult, RunRecord, Verdict
 from helm_eval.cli import main
 from helm_eval.report import write_run_record
 from helm_eval.report._figures import figures, gate
@@ -41,9 +41,14 @@ def case(nodeid: str, status: str = "passed", **fields: Any) -> CaseResult:
 
 
 def failing(nodeid: str, output: str = "wrong", **fields: Any) -> CaseResult:
-    verdict = {"assertion": "contains", "status": "fail", "reason": f"output does not contain 'x': {output[:80]!r}"}
+    verdict = Verdict("contains", "fail", f"output does not contain 'x': {output[:80]!r}")
     return case(nodeid, "failed", output=output, verdicts=[verdict], prompt_tokens=10, completion_tokens=5,
                 model="m", calls=1, **fields)  # fmt: skip
+
+
+def tokens_left(remaining: float, cut: int = 0, action: Literal["fail", "warn"] = "fail") -> BudgetSummary:
+    cap = CapUse("pull_request", "tokens", 1000, "policy", "pull request 4", used=1000 - remaining, remaining=remaining)
+    return BudgetSummary([cap], cut=cut, action=action)
 
 
 def record(*cases: CaseResult, **fields: Any) -> RunRecord:
@@ -75,9 +80,8 @@ def test_mermaid_labels_are_reduced_to_safe_characters() -> None:
 def test_render_is_inert_and_fits_the_limit() -> None:
     cases = [failing(f"suites/s{i % 3}.yaml::case-{i}", HOSTILE * 3, line=i + 1) for i in range(300)]
     cases.append(case("suites/ok.yaml::fine", prompt_tokens=3, completion_tokens=4, model="m", calls=1))
-    rec = record(*cases, budget={"caps": [{"scope": "pull_request", "unit": "tokens", "limit": 1000, "used": 900,
-                 "remaining": 100, "where": "pull request 4", "source": "policy"}], "remaining_tokens": 100,
-                 "exhausted": True, "cut": 2, "action": "warn"})  # fmt: skip
+    cap = CapUse("pull_request", "tokens", 1000, "policy", "pull request 4", used=900, remaining=100)
+    rec = record(*cases, budget=BudgetSummary([cap], cut=2, action="warn"))
     text = render(rec, limit=60_000, marker="<!-- helm-eval:report -->")
     assert len(text) <= 60_000
     assert text.startswith("<!-- helm-eval:report -->")
@@ -188,7 +192,7 @@ def test_codequality_issue_per_failing_case_with_stable_fingerprint() -> None:
 
 def test_openmetrics_and_dotenv() -> None:
     rec = record(failing('suites/q"\\.yaml::x'), case("suites/a.yaml::ok", cost_usd=0.5),
-                 budget={"remaining_tokens": 120, "caps": []})  # fmt: skip
+                 budget=tokens_left(120))  # fmt: skip
     metrics = openmetrics(rec)
     assert metrics.endswith("# EOF\n")
     assert "helm_eval_pass_rate 0.500000" in metrics
@@ -210,19 +214,20 @@ def test_mr_note_needs_a_merge_request() -> None:
 def test_merge_records_of_shards() -> None:
     a = RunRecord(cases=[case("s.yaml::1"), failing("s.yaml::2")], labels={"repo": "o/r", "job": "a"},
                   started_at=10, finished_at=20,
-                  budget={"remaining_tokens": 50, "cut": 1, "exhausted": True})  # fmt: skip
+                  budget=tokens_left(50, cut=1))  # fmt: skip
     b = RunRecord(cases=[case("s.yaml::2"), case("t.yaml::3")], labels={"repo": "o/r", "job": "b"},
                   started_at=5, finished_at=30,
-                  budget={"remaining_tokens": 20, "cut": 2, "exhausted": False})  # fmt: skip
+                  budget=tokens_left(20, cut=2, action="warn"))  # fmt: skip
     merged = merge_records([a, b])
     assert [c.nodeid for c in merged.cases] == ["s.yaml::1", "s.yaml::2", "t.yaml::3"]
     assert merged.cases[1].status == "passed"  # the later shard's result wins
     assert merged.labels == {"repo": "o/r"}
     assert (merged.started_at, merged.finished_at) == (5, 30)
     assert merged.budget is not None
-    assert merged.budget["remaining_tokens"] == 20
-    assert merged.budget["cut"] == 3
-    assert merged.budget["exhausted"] is True
+    assert merged.budget.remaining() == (20, "tokens")
+    assert merged.budget.cut == 3
+    assert merged.budget.exhausted
+    assert merged.budget.action == "fail"  # one shard's policy fails the check: the merged check fails
     with pytest.raises(ValueError, match="no run records"):
         merge_records([])
 
@@ -235,7 +240,7 @@ def test_gate() -> None:
     assert gate(record(case("s.yaml::e", "error")), 1, "error")[0]
     assert gate(None, 4, "error") == (True, "no run record (pytest exit status 4)")
     assert gate(record(case("s.yaml::ok")), 2, "failure")[0]
-    cut = record(case("s.yaml::ok"), budget={"exhausted": True, "action": "fail", "cut": 1})
+    cut = record(case("s.yaml::ok"), budget=BudgetSummary(cut=1, action="fail"))
     assert gate(cut, 0, "failure")[0]
     assert not gate(cut, 0, "error")[0]
     assert figures(record()).pass_rate is None

@@ -113,9 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--endpoint-file", metavar="PATH", help="also write the endpoint URL to this file when ready")
     serve.set_defaults(func=_serve)
 
-    from helm_eval.report._cli import add_report_command
-    from helm_eval.report._cost_cli import add_cost_command
-    from helm_eval.report._plan import add_plan_command
+    from helm_eval.cli._plan import add_plan_command
+    from helm_eval.report import add_cost_command, add_report_command
 
     add_plan_command(sub)
     add_cost_command(sub)

@@ -1,0 +1,33 @@
+"""The pipeline: Case → plan → dispatch → verdict → record, as a library that knows nothing of pytest.
+
+pytest (``helm_eval.run``) is one adapter; ``helm-eval plan`` is the same pipeline as a dry run; a script can
+drive it too (see ``Pipeline``).
+"""
+
+from helm_eval.pipeline._admission import Admission, Decision
+from helm_eval.pipeline._dry_run import Plan, SuitePlan
+from helm_eval.pipeline._pipeline import OUTPUT_EXCERPT, Gathered, Pipeline, case_key
+from helm_eval.pipeline._recording import Recorder
+from helm_eval.pipeline._responses import Responses
+from helm_eval.pipeline._settings import BudgetOptions, RunSettings
+from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case, judged_verdict, majority
+
+__all__ = [
+    "OUTPUT_EXCERPT",
+    "Admission",
+    "BudgetOptions",
+    "CaseJudge",
+    "CaseVerdict",
+    "Decision",
+    "Gathered",
+    "Pipeline",
+    "Plan",
+    "Recorder",
+    "Responses",
+    "RunSettings",
+    "SuitePlan",
+    "case_key",
+    "judge_case",
+    "judged_verdict",
+    "majority",
+]

@@ -1,0 +1,93 @@
+"""Admission: estimate each call's prompt, then reserve under the budget, highest priority first.
+
+A call reserves ``estimated prompt tokens + max_tokens`` (and their price) before it is sent; a call the cache
+will answer reserves nothing. The decision for a batch is one ledger transaction, so concurrent runs of one pull
+request can never both take the last tokens. In a dry run the same decisions are made and rolled back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+from helm_eval._records import Call, Case
+from helm_eval.ledger import DEFAULT_MAX_TOKENS, Budget, CallNeed, CaseNeed, CostModel, Denial
+from helm_eval.pipeline._responses import Responses
+from helm_eval.plan import Estimate
+
+Estimator = Callable[[list[Call]], list[Estimate]]
+"""Prompt-token estimates for calls, in order."""
+
+Decision = list[Call] | Denial
+"""Per case: its calls, ready to send (estimates, reservations, cache keys attached), or why it was cut."""
+
+
+@dataclasses.dataclass(slots=True)
+class Admission:
+    """Turns planned calls into calls ready to send, or denials, under the run's budget (if any)."""
+
+    budget: Budget | None
+    cost: CostModel
+    responses: Responses
+    estimate: Estimator
+    owner: Callable[[Case], str | None]
+    endpoint_of: Callable[[Call], object]
+    estimated: list[tuple[Call, Estimate]] = dataclasses.field(default_factory=list)
+    """Each estimated call with its estimate, in order (a dry run's figures); kept only when ``keep_estimates``."""
+    keep_estimates: bool = False
+
+    def admit(self, planned: Sequence[tuple[Case, list[Call]]], *, dry_run: bool = False) -> list[Decision]:
+        """Decide every case of ``planned``; the result is in the given order, admission in priority order."""
+        calls = [call for _, case_calls in planned for call in case_calls]
+        # estimates serve admission; without a budget they would only delay the first call
+        estimating = (self.budget is not None or dry_run) and bool(calls)
+        estimates = self.estimate(calls) if estimating else []
+        by_call: dict[int, Estimate] = dict(zip(map(id, calls), estimates, strict=False))
+        prepared: list[list[Call]] = []
+        needs: list[CaseNeed] = []
+        for case, case_calls in planned:
+            owner = self.owner(case)
+            ready = []
+            call_needs: list[CallNeed] = []
+            for call in case_calls:
+                estimate = by_call.get(id(call))
+                params = call.params
+                if self.budget is not None and params.get("max_tokens") is None:
+                    params = {**params, "max_tokens": DEFAULT_MAX_TOKENS}  # a budget needs a bound on completions
+                prepared_call = dataclasses.replace(
+                    call,
+                    params=params,
+                    estimated_prompt_tokens=estimate.tokens if estimate else None,
+                    owner=owner,
+                    suite=case.file,
+                )
+                prepared_call = self.responses.keyed(prepared_call, self.endpoint_of(call))  # type: ignore[arg-type]
+                if estimate is not None and self.keep_estimates:
+                    self.estimated.append((prepared_call, estimate))
+                ready.append(prepared_call)
+                call_needs.append(self.need(prepared_call, estimate))
+            prepared.append(ready)
+            if estimating:
+                needs.append(CaseNeed(case.file, case.id, tuple(call_needs)))
+        if self.budget is None:
+            return list(prepared)
+        order = sorted(range(len(planned)), key=lambda i: -planned[i][0].priority)
+        decisions = self.budget.admit([needs[i] for i in order], dry_run=dry_run)
+        result: list[Decision] = list(prepared)
+        for index, decision in zip(order, decisions, strict=True):
+            if isinstance(decision, Denial):
+                result[index] = decision
+            else:
+                result[index] = [
+                    dataclasses.replace(c, reservation=r) for c, r in zip(prepared[index], decision, strict=True)
+                ]
+        return result
+
+    def need(self, call: Call, estimate: Estimate | None) -> CallNeed:
+        """What ``call`` reserves: nothing when the cache answers it, else its prompt estimate plus max_tokens."""
+        if self.responses.hit(call) is not None:
+            return CallNeed(call.model, call.endpoint, 0, 0.0)
+        prompt = estimate.reserve() if estimate is not None else 0
+        max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        usd = self.cost.token_cost(call.endpoint, call.model, prompt, max_tokens) or 0.0
+        return CallNeed(call.model, call.endpoint, prompt + max_tokens, usd)

@@ -1,0 +1,117 @@
+"""The dry run (``helm-eval plan``): the pipeline's routing, estimates and admission, with nothing sent.
+
+Per suite and model: cases, calls, estimated prompt tokens, the completion bound, what a run would reserve and
+cost, and which cases the budget would admit or cut. Admission is decided in the ledger exactly as a run decides
+it (including what the pull request already spent) and rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from helm_eval._records import Case
+from helm_eval.config import ConfigError, EndpointError
+from helm_eval.dispatch import Endpoint
+from helm_eval.ledger import DEFAULT_MAX_TOKENS, Cap, Denial
+from helm_eval.plan import Planner
+
+if TYPE_CHECKING:
+    from helm_eval.pipeline._pipeline import Pipeline
+
+
+@dataclass(slots=True)
+class SuitePlan:
+    """One suite × model of a dry run."""
+
+    suite: str
+    model: str
+    cases: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    """Estimated prompt tokens (exact with ``/tokenize``)."""
+    max_completion_tokens: int = 0
+    reserved_tokens: int = 0
+    """What the admitted cases would reserve (prompt estimate with its margin + max_tokens)."""
+    cost_usd: float = 0.0
+    admitted: int = 0
+    cut: int = 0
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a run would do; ``fits`` is False when the budget would cut cases."""
+
+    suites: list[SuitePlan] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    """How prompts were counted: ``tokenize`` (exact), ``tiktoken``, ``chars``."""
+    caps: list[Cap] = field(default_factory=list)
+    cut: list[tuple[Case, Denial]] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        """True when every case would be admitted."""
+        return not self.cut
+
+    def to_json(self) -> dict[str, object]:
+        """The ``--format json`` shape of ``helm-eval plan``."""
+        return {
+            "suites": [
+                {f: getattr(s, f) for f in SuitePlan.__dataclass_fields__} | {"cost_usd": round(s.cost_usd, 6)}
+                for s in self.suites
+            ],
+            "estimates": self.methods,
+            "budget": [{"scope": c.scope, "unit": c.unit, "limit": c.limit, "source": c.source} for c in self.caps],
+            "fits": self.fits,
+            "cut": [{"case": f"{c.file}::{c.id}", "line": c.line, "reason": str(d)} for c, d in self.cut],
+        }
+
+
+def plan_cases(pipeline: Pipeline, cases: Sequence[Case]) -> Plan:
+    """Route, estimate and admit ``cases`` as a run would, rolling the admission back."""
+    try:
+        endpoints = pipeline.endpoints
+    except ConfigError:
+        # no endpoint anywhere: plan with offline estimates against a placeholder
+        model = pipeline.settings.overrides.model
+        endpoints = {"default": Endpoint("default", "", model, None, 1, 1.0)}
+        pipeline.use_endpoints(endpoints, Planner(endpoints, "default"))
+        pipeline.offline = True
+    if not pipeline.offline:
+        try:
+            pipeline.dispatcher()  # discovers each endpoint's model, as a run does at start
+        except EndpointError:
+            pipeline.offline = True
+    for endpoint in endpoints.values():
+        endpoint.model = endpoint.model or "default"
+    planned = [(case, pipeline.planner.calls(case)) for case in cases]
+    admission = pipeline.admission
+    admission.keep_estimates = True
+    decisions = admission.admit(planned, dry_run=True)
+    estimates = iter(admission.estimated)
+    rows: dict[tuple[str, str], SuitePlan] = {}
+    methods: set[str] = set()
+    plan = Plan(caps=list(pipeline.budget_plan.caps))
+    for (case, calls), decision in zip(planned, decisions, strict=True):
+        model = calls[0].model if calls else "-"
+        row = rows.setdefault((case.file, model), SuitePlan(case.file, model))
+        row.cases += 1
+        if isinstance(decision, Denial):
+            row.cut += 1
+            plan.cut.append((case, decision))
+        else:
+            row.admitted += 1
+        for _ in calls:
+            call, estimate = next(estimates)
+            methods.add(estimate.method)
+            max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+            row.calls += 1
+            row.prompt_tokens += estimate.tokens
+            row.max_completion_tokens += max_tokens
+            row.cost_usd += pipeline.cost.token_cost(call.endpoint, call.model, estimate.tokens, max_tokens) or 0.0
+            if not isinstance(decision, Denial):
+                row.reserved_tokens += admission.need(call, estimate).tokens
+    plan.suites = [rows[key] for key in sorted(rows)]
+    plan.methods = sorted(methods)
+    return plan

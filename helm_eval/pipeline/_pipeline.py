@@ -1,0 +1,450 @@
+"""The Pipeline: Case → plan → dispatch → record → Outcome, with no knowledge of pytest.
+
+Every model call of a run — the system under test, judges, ``helm_model`` calls — passes through ``call`` or
+``submit``: routed, guarded (input guardrails), estimated, looked up in the response cache, admitted under
+the budget, dispatched on the background loop, and recorded in the ledger. ``plan`` is the same path with the
+sending left out (``helm-eval plan``).
+
+A script drives it like this::
+
+    from helm_eval.pipeline import Pipeline, RunSettings
+    from helm_eval.collect import load_suite
+
+    settings = RunSettings.load(".")
+    cases = load_suite(Path("suites/smoke.yaml"), "suites/smoke.yaml", settings.config.options)
+    with Pipeline(settings) as pipeline:
+        for result in pipeline.evaluate(cases):
+            print(result.nodeid, result.status)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
+from helm_eval._stats import wilson_interval
+from helm_eval._text import excerpt
+from helm_eval.checks import CheckError, InputBlocked, scan_inputs
+from helm_eval.config import BudgetCut, EndpointError, HelmEvalError, JudgeSpec, SuiteError
+from helm_eval.dispatch import Dispatcher, Endpoint
+from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
+from helm_eval.ledger import (
+    Budget,
+    CodeOwners,
+    Denial,
+    Ledger,
+    budget_plan,
+    ci_labels,
+    cli_budget,
+    cost_model,
+    ledger_url,
+    load_policy,
+)
+from helm_eval.pipeline._admission import Admission
+from helm_eval.pipeline._recording import Recorder
+from helm_eval.pipeline._responses import Responses, cache_path
+from helm_eval.pipeline._settings import RunSettings
+from helm_eval.pipeline._verdict import CaseVerdict, judge_case
+from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
+
+if TYPE_CHECKING:
+    from helm_eval.pipeline._dry_run import Plan
+
+OUTPUT_EXCERPT = 500
+"""Characters of a case's output kept in the run record."""
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """What became of one case's calls: sent (futures), cut by the budget, or blocked by input guardrails."""
+
+    calls: list[Call] = field(default_factory=list)
+    futures: list[concurrent.futures.Future[Outcome]] = field(default_factory=list)
+    denial: Denial | None = None
+    blocked: InputBlocked | None = None
+
+
+@dataclass(slots=True)
+class Gathered:
+    """A case's outcomes and its result so far (usage, cost, estimates, owner), before any verdict."""
+
+    outcomes: list[Outcome]
+    result: CaseResult
+    error: str | None = None
+    """Set when a call failed for good: the case is an error, with this explanation."""
+
+
+def case_key(case: Case) -> str:
+    """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
+    return f"{case.file}::{case.id}"
+
+
+class Pipeline:
+    """One run's pipeline: endpoints, budget, cache, dispatch loop and ledger, shared by every call of the run."""
+
+    def __init__(
+        self, settings: RunSettings, *, run_id: str | None = None, reclaim: bool = True, dry_run: bool = False
+    ) -> None:
+        """Read the policy, bind the budget and open the ledger; raises ``HelmEvalError`` on bad input.
+
+        ``run_id`` joins an existing run (pytest-xdist workers share the controller's); ``reclaim`` settles the
+        reservations of runs that died; ``dry_run`` sends nothing and records nothing.
+        """
+        self.settings = settings
+        self.dry_run = dry_run
+        self.run_id = run_id or uuid.uuid4().hex[:16]
+        options = settings.budget
+        self.labels: dict[str, str | None] = {**ci_labels(), **options.labels}
+        policy = load_policy(options.policy or os.environ.get(_ENV_POLICY))
+        cli = cli_budget(options.tokens, options.usd, options.scope, options.on_exhausted)
+        self.budget_plan = budget_plan(settings.config, settings.config_source, policy, cli)
+        self.cost = cost_model(settings.config, policy[0])
+        self.ledger = Ledger(ledger_url(options.ledger or settings.config.ledger, settings.rootdir))
+        if reclaim and not dry_run:
+            self.ledger.reclaim_dead()
+        self.budget = (
+            Budget(self.budget_plan, self.ledger, "plan" if dry_run else self.run_id, self.labels)
+            if self.budget_plan.active
+            else None
+        )
+        # a dry run reads the cache too: a hit would cost nothing, so it reserves nothing
+        mode = options.cache or settings.config.cache
+        self.responses = Responses(mode, cache_path(settings.config.cache_path, settings.rootdir))
+        self.codeowners = CodeOwners.find(settings.rootdir)
+        self.estimator = TokenEstimator()
+        self.offline = False
+        """Estimate with tiktoken only, never asking an endpoint (``helm-eval plan --offline``)."""
+        self._recorder: Recorder | None = None
+        self._endpoints: dict[str, Endpoint] | None = None
+        self._planner: Planner | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._check_error: HelmEvalError | None = None
+        self._checked = False
+        self._tickets: dict[str, _Ticket] = {}
+        self.admission = Admission(
+            self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of
+        )
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- plan: routing ------------------------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Resolved endpoints (config file, then environment, then command line)."""
+        if self._endpoints is None:
+            self._endpoints, default = resolve_endpoints(self.settings.config, self.settings.overrides)
+            self._planner = Planner(self._endpoints, default)
+        return self._endpoints
+
+    @property
+    def planner(self) -> Planner:
+        """The planner routing cases to endpoints."""
+        _ = self.endpoints
+        assert self._planner is not None
+        return self._planner
+
+    def use_endpoints(self, endpoints: dict[str, Endpoint], planner: Planner) -> None:
+        """Route to ``endpoints`` instead of the configured ones (a dry run's placeholder)."""
+        self._endpoints, self._planner = endpoints, planner
+
+    def check_case(self, case: Case) -> None:
+        """Refuse a case that names an endpoint nobody configured (a ``SuiteError`` at its line)."""
+        if case.endpoint is not None and case.endpoint not in self.endpoints:
+            known = ", ".join(sorted(self.endpoints))
+            raise SuiteError(case.file, case.line, f"unknown endpoint {case.endpoint!r} (configured: {known})")
+
+    def owner(self, case: Case) -> str | None:
+        """Team the case is attributed to: its metadata ``owner``/``team``, else CODEOWNERS of its suite."""
+        for key in ("owner", "team"):
+            value = case.metadata.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return self.codeowners.owner(case.file)
+
+    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
+        """The judge's endpoint name, base URL and model; ``CheckError`` when it cannot be resolved."""
+        name = spec.endpoint or self.planner.default
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            known = ", ".join(sorted(self.endpoints))
+            raise CheckError(f"judge endpoint {name!r} is not configured (configured: {known})")
+        model = spec.model or endpoint.model
+        if model is None:
+            raise CheckError(f"no model for judge endpoint {name!r}: set judge.model or the endpoint's model")
+        return name, endpoint.base_url, model
+
+    def _endpoint_of(self, call: Call) -> Endpoint:
+        return self.endpoints[call.endpoint]
+
+    # -- dispatch --------------------------------------------------------------------------------------------
+
+    @property
+    def recorder(self) -> Recorder:
+        """The record stage (started on first use)."""
+        if self._recorder is None:
+            self._recorder = Recorder(self.ledger, self.run_id, self.labels, self.cost, self.responses)
+        return self._recorder
+
+    def dispatcher(self) -> Dispatcher:
+        """The dispatch loop, started, with every endpoint it will use checked once.
+
+        A dead endpoint is one ``EndpointError`` here (raised again on every later use), not one timeout per
+        call; an endpoint with no model set takes the one model it serves.
+        """
+        if self._dispatcher is None:
+            on_finished = None if self.dry_run else self.recorder.finished
+            self._dispatcher = Dispatcher(self.endpoints, retries=self.settings.max_retries, on_finished=on_finished)
+            self._dispatcher.start()
+        if not self._checked:
+            self._checked = True
+            try:
+                self._check_endpoints(self._dispatcher)
+            except HelmEvalError as exc:
+                self._check_error = exc
+        if self._check_error is not None:
+            raise self._check_error
+        return self._dispatcher
+
+    def _check_endpoints(self, dispatcher: Dispatcher) -> None:
+        problems: list[str] = []
+        for name, answer in dispatcher.check_endpoints().items():
+            endpoint = self.endpoints[name]
+            if isinstance(answer, str):
+                problems.append(f"endpoint {name!r} at {endpoint.base_url} is unreachable: {answer}")
+            elif endpoint.model is None:
+                if len(answer) == 1:
+                    endpoint.model = answer[0]
+                else:
+                    problems.append(
+                        f"endpoint {name!r} serves {len(answer)} models ({', '.join(answer) or 'none'}); "
+                        "choose one with --helm-eval-model or the endpoint's model"
+                    )
+            elif endpoint.model not in answer:
+                problems.append(
+                    f"endpoint {name!r} at {endpoint.base_url} does not serve model {endpoint.model!r} "
+                    f"(it serves: {', '.join(answer) or 'nothing'})"
+                )
+        if problems:
+            raise EndpointError("; ".join(problems))
+
+    def submit(self, cases: Sequence[Case]) -> None:
+        """Plan, admit (highest priority first) and send the calls of ``cases`` not submitted yet."""
+        fresh: list[Case] = []
+        for case in cases:
+            key = case_key(case)
+            if key in self._tickets:
+                continue
+            findings = scan_inputs(case)
+            if findings:
+                self._tickets[key] = _Ticket(blocked=InputBlocked(findings))
+            else:
+                fresh.append(case)
+        if not fresh:
+            return
+        dispatcher = self.dispatcher()
+        planned = [(case, self.planner.calls(case)) for case in fresh]
+        decisions = self.admission.admit(planned)
+        order = sorted(range(len(fresh)), key=lambda i: -fresh[i].priority)
+        for index in order:
+            case, decision = fresh[index], decisions[index]
+            if isinstance(decision, Denial):
+                self._tickets[case_key(case)] = _Ticket(denial=decision)
+            else:
+                futures = [self._send(dispatcher, call) for call in decision]
+                self._tickets[case_key(case)] = _Ticket(decision, futures)
+
+    def _send(self, dispatcher: Dispatcher, call: Call) -> concurrent.futures.Future[Outcome]:
+        """Dispatch ``call``, or answer it from the response cache (a hit is recorded but costs nothing)."""
+        hit = self.responses.hit(call)
+        if hit is None:
+            return dispatcher.submit(call)
+        now = time.time()
+        self.recorder.finished(call, hit, True, now, now)
+        future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+        future.set_result(hit)
+        return future
+
+    def outcomes(self, case: Case) -> list[Outcome]:
+        """Wait for the outcomes of ``case``'s calls, submitting them now if they were not sent ahead.
+
+        Raises ``InputBlocked`` (nothing sent), ``BudgetCut`` (not admitted) or ``EndpointError``.
+        """
+        self.submit([case])
+        ticket = self._tickets[case_key(case)]
+        if ticket.blocked is not None:
+            raise ticket.blocked
+        if ticket.denial is not None:
+            raise BudgetCut(ticket.denial)
+        return [future.result() for future in ticket.futures]
+
+    def calls_of(self, case: Case) -> list[Call]:
+        """The calls sent for ``case`` (with estimates and reservations), once submitted."""
+        ticket = self._tickets.get(case_key(case))
+        return list(ticket.calls) if ticket is not None else []
+
+    def forget(self, cases: Iterable[Case]) -> int:
+        """Cancel what was sent ahead for ``cases`` (deselected after all); returns calls cancelled."""
+        cancelled = 0
+        for case in cases:
+            ticket = self._tickets.pop(case_key(case), None)
+            if ticket is not None:
+                cancelled += sum(1 for future in ticket.futures if future.cancel())
+        return cancelled
+
+    def call(self, call: Call, case: Case) -> Outcome:
+        """One call (a judge's, a ``helm_model`` test's) through admission and dispatch; waits for it.
+
+        Raises ``BudgetCut`` when the budget refuses it.
+        """
+        dispatcher = self.dispatcher()
+        decision = self.admission.admit([(case, [call])])[0]
+        if isinstance(decision, Denial):
+            raise BudgetCut(decision)
+        return self._send(dispatcher, decision[0]).result()
+
+    def cancel_pending(self) -> int:
+        """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""
+        return self._dispatcher.cancel_pending() if self._dispatcher is not None else 0
+
+    def _estimate(self, calls: list[Call]) -> list[Estimate]:
+        if self.offline:
+            return [self.estimator.offline(call.messages) for call in calls]
+        dispatcher = self._dispatcher if self._dispatcher is not None else self.dispatcher()
+
+        async def all_of() -> list[Estimate]:
+            slots = asyncio.Semaphore(32)
+
+            async def one(call: Call) -> Estimate:
+                async with slots:
+                    return await self.estimator.estimate(dispatcher.session, self.endpoints[call.endpoint], call)
+
+            return list(await asyncio.gather(*(one(c) for c in calls)))
+
+        return dispatcher.run(all_of())
+
+    # -- verdict -----------------------------------------------------------------------------------------
+
+    def gather(self, case: Case, nodeid: str | None = None) -> Gathered:
+        """Wait for ``case``'s outcomes and sum them into a result; a call that failed for good sets ``error``.
+
+        Raises what ``outcomes`` raises (input guardrails, budget, a dead endpoint).
+        """
+        started = time.perf_counter()
+        outcomes = self.outcomes(case)
+        result = CaseResult.from_outcomes(
+            nodeid or case_key(case),
+            case.file,
+            case.line,
+            outcomes,
+            threshold=case.threshold,
+            duration_s=time.perf_counter() - started,
+        )
+        calls = self.calls_of(case)
+        result.cost_usd = self.recorder.case_cost(outcomes)
+        estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
+        result.estimated_prompt_tokens = sum(estimates) if estimates else None
+        result.owner = calls[0].owner if calls else self.owner(case)
+        result.tags = list(case.tags)
+        failed = [o for o in outcomes if o.error]
+        if not failed:
+            return Gathered(outcomes, result)
+        result.status = "error"
+        result.error = failed[0].error
+        endpoint = self.endpoints.get(failed[0].endpoint)
+        url = endpoint.base_url if endpoint is not None else "?"
+        explanation = (
+            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(outcomes)} calls "
+            f"to endpoint {failed[0].endpoint!r} ({url}) failed: {failed[0].error}"
+        )
+        return Gathered(outcomes, result, explanation)
+
+    def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
+        """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
+        verdict = judge_case(self, case, gathered.outcomes, self.settings.config.judge)
+        result = gathered.result
+        if verdict.judge.outcomes:
+            result.judge_tokens = verdict.judge.tokens
+            judge_cost = self.recorder.case_cost(verdict.judge.outcomes)
+            if judge_cost is not None:
+                result.cost_usd = (result.cost_usd or 0.0) + judge_cost
+        result.passes = verdict.passes
+        result.repeats = verdict.repeats
+        result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
+        outcomes = gathered.outcomes
+        result.output = excerpt(outcomes[verdict.shown].text, OUTPUT_EXCERPT) if outcomes else ""
+        result.verdicts = list(verdict.runs[verdict.shown]) if verdict.runs else []
+        if verdict.cut is not None:
+            result.status, result.skip_reason = "skipped", str(verdict.cut)
+        else:
+            result.status = "passed" if verdict.passed(case.threshold) else "failed"
+        return verdict
+
+    def evaluate(self, cases: Sequence[Case]) -> Iterator[CaseResult]:
+        """Send every case ahead, then yield each one's result in order (what a script wants)."""
+        self.submit(cases)
+        for case in cases:
+            key = case_key(case)
+            try:
+                gathered = self.gather(case)
+            except BudgetCut as cut:
+                yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
+                continue
+            except HelmEvalError as exc:
+                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=str(exc))
+                continue
+            if gathered.error is None:
+                self.judge(case, gathered)
+            yield gathered.result
+
+    # -- record ------------------------------------------------------------------------------------------
+
+    def finish(self, record: RunRecord) -> list[str]:
+        """Flush the ledger, share GPU cost, and fill in the record's budget, labels and endpoints.
+
+        Returns warnings (ledger or cache writes that failed); the run goes on regardless.
+        """
+        warnings = self.close()
+        if self._recorder is not None:
+            self._recorder.share_gpu_cost(record.cases)
+        if self.budget is not None:
+            record.budget = self.budget.summary()
+        record.labels = {k: v for k, v in self.labels.items() if v}
+        record.labels["run_id"] = self.run_id
+        record.endpoints = {
+            name: {"url": ep.base_url, "model": ep.model or ""} for name, ep in (self._endpoints or {}).items()
+        }
+        return warnings
+
+    def close(self) -> list[str]:
+        """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+            self._dispatcher = None
+        warnings: list[str] = []
+        if self._recorder is not None:
+            warnings = self._recorder.close()
+        return warnings
+
+    # -- dry run -----------------------------------------------------------------------------------------
+
+    def plan(self, cases: Sequence[Case]) -> Plan:
+        """What a run of ``cases`` would send and what the budget would cut, sending nothing.
+
+        The same routing, estimates and admission as a real run; the admission is rolled back.
+        """
+        from helm_eval.pipeline._dry_run import plan_cases
+
+        return plan_cases(self, cases)

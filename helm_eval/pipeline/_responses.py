@@ -1,0 +1,58 @@
+"""The response cache as the pipeline uses it: keys and look-ups at plan time, writes when a call is recorded.
+
+This is the one place that reads or writes cached responses. A hit is found while planning (so it needs no
+budget), answered without sending, and recorded as a hit; a successful answer is stored from the recording
+thread, never from the dispatch loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from helm_eval._records import Call, Outcome
+from helm_eval.dispatch import Endpoint, ResponseCache, cache_key
+
+
+class Responses:
+    """Cache keys, hits found while planning, and writes of fresh answers; ``mode`` is on, refresh or off."""
+
+    def __init__(self, mode: str, path: Path) -> None:
+        self.reads = mode == "on"
+        self.cache = None if mode == "off" else ResponseCache(path)
+        self._hits: dict[str, Outcome] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the cache is off."""
+        return self.cache is not None
+
+    def keyed(self, call: Call, endpoint: Endpoint) -> Call:
+        """``call`` with its cache key; remembers the stored answer when there is one (a hit)."""
+        if self.cache is None:
+            return call
+        key = cache_key(call, endpoint.identity(call.model))
+        if self.reads and key not in self._hits:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._hits[key] = hit
+        return dataclasses.replace(call, cache_key=key)
+
+    def hit(self, call: Call) -> Outcome | None:
+        """The stored answer to ``call`` found while planning, or ``None``."""
+        return self._hits.get(call.cache_key) if call.cache_key else None
+
+    def store(self, call: Call, outcome: Outcome | None) -> None:
+        """Keep a fresh successful answer (recording thread); errors and hits are never stored."""
+        if self.cache is not None and outcome is not None and call.cache_key is not None:
+            self.cache.put(call.cache_key, outcome)
+
+    def errors(self) -> list[str]:
+        """Read and write failures, as warnings (cache I/O never aborts a run)."""
+        return list(self.cache.errors) if self.cache is not None else []
+
+
+def cache_path(value: str | None, rootdir: Path) -> Path:
+    """The cache file: ``value`` (relative to the rootdir) or ``.helm-eval/cache.sqlite``."""
+    path = Path(value) if value else rootdir / ".helm-eval" / "cache.sqlite"
+    return path if path.is_absolute() else rootdir / path

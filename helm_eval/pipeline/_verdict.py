@@ -1,0 +1,182 @@
+"""The verdict stage: a case's assertions over each of its outcomes, judges included, and the case's status.
+
+Judge calls take the same path as the system under test (``Pipeline.call``: planning, cache, budget admission,
+dispatch with retries, ledger), so they are budgeted, cached, attributed to the case's owner and recorded as
+judge rows. A verdict whose score lands within ``judge.rejudge.margin`` of its threshold is judged again with
+the next seeds, and the majority decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from helm_eval._records import Assertion, Call, Case, Outcome, Verdict
+from helm_eval._stats import wilson_interval
+from helm_eval._text import quote
+from helm_eval.checks import CheckError, run_check
+from helm_eval.config import BudgetCut, JudgeSpec
+
+
+class Caller(Protocol):
+    """What judging needs from the pipeline: one admitted, dispatched and recorded call, and where judges go."""
+
+    def call(self, call: Call, case: Case) -> Outcome:
+        """Send ``call`` for ``case`` and wait for it; raises ``BudgetCut`` when the budget refuses it."""
+        ...
+
+    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
+        """The judge's endpoint name, base URL and model; raises ``CheckError`` when it cannot be resolved."""
+        ...
+
+
+@dataclass(slots=True)
+class CaseJudge:
+    """Sends one case's judge prompts; remembers the outcomes (judge tokens) and a budget cut, if any."""
+
+    caller: Caller
+    case: Case
+    spec: JudgeSpec
+    outcomes: list[Outcome] = field(default_factory=list)
+    cut: BudgetCut | None = None
+    seed_offset: int = 0
+
+    def __call__(self, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> Outcome:
+        """Send ``messages`` to the judge endpoint; ``params`` override the judge's sampling settings."""
+        if self.cut is not None:
+            raise CheckError(str(self.cut))
+        name, base_url, model = self.caller.judge_target(self.spec)
+        sampling = {
+            "temperature": self.spec.temperature,
+            "seed": self.spec.seed + self.seed_offset,
+            "max_tokens": self.spec.max_tokens,
+            **params,
+        }
+        call = Call(name, base_url, model, tuple(messages), sampling, case_id=self.case.id, kind="judge")
+        try:
+            outcome = self.caller.call(call, self.case)
+        except BudgetCut as cut:
+            self.cut = cut
+            raise CheckError(str(cut)) from None
+        self.outcomes.append(outcome)
+        if outcome.error:
+            raise CheckError(f"judge call to endpoint {name!r} ({base_url}) failed: {outcome.error}")
+        return outcome
+
+    def with_seed_offset(self, offset: int) -> CaseJudge:
+        """The same judge sampling with ``seed + offset`` (for re-judging); outcomes are shared."""
+        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, offset)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens of every judge call so far (cache hits count 0)."""
+        return sum(o.total_tokens or 0 for o in self.outcomes)
+
+
+def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
+    """Apply one assertion with the judge at hand; re-judge a near-threshold verdict when configured."""
+    calls_before = len(judge.outcomes)
+    verdict = run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge)
+    rejudge = judge.spec.rejudge
+    used_judge = len(judge.outcomes) > calls_before
+    if (
+        rejudge is None
+        or rejudge.times <= 1
+        or not used_judge
+        or verdict.status == "error"
+        or verdict.score is None
+        or verdict.threshold is None
+        or abs(verdict.score - verdict.threshold) > rejudge.margin + 1e-12
+    ):
+        return verdict
+    verdicts = [verdict]
+    for offset in range(1, rejudge.times):
+        again = run_check(
+            assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge.with_seed_offset(offset)
+        )
+        if again.status == "error":
+            return again
+        verdicts.append(again)
+    return majority(verdicts)
+
+
+def majority(verdicts: list[Verdict]) -> Verdict:
+    """The majority verdict of several judgments: its status, the median score and a reason from its side."""
+    passed = [v for v in verdicts if v.passed]
+    wins = len(passed) * 2 > len(verdicts)
+    side = passed if wins else [v for v in verdicts if not v.passed]
+    scores = sorted(v.score for v in verdicts if v.score is not None)
+    median = scores[len(scores) // 2] if scores else None
+    first = side[0]
+    return Verdict(
+        first.assertion,
+        "pass" if wins else "fail",
+        f"{first.reason} (re-judged near the threshold: {len(passed)} of {len(verdicts)} judgments passed)",
+        score=median,
+        threshold=first.threshold,
+    )
+
+
+@dataclass(slots=True)
+class CaseVerdict:
+    """A case judged over all its outcomes (one per repeat)."""
+
+    runs: list[list[Verdict]]
+    """Per outcome, one verdict per assertion."""
+    judge: CaseJudge
+    shown: int
+    """Index of the run the reports show: the first failing one, else the first."""
+
+    @property
+    def passes(self) -> int:
+        """How many runs passed every assertion."""
+        return sum(all(v.passed for v in verdicts) for verdicts in self.runs)
+
+    @property
+    def repeats(self) -> int:
+        """How many runs were judged."""
+        return len(self.runs)
+
+    @property
+    def cut(self) -> BudgetCut | None:
+        """The budget cut that stopped a judge call, if any (the case is then skipped)."""
+        return self.judge.cut
+
+    def passed(self, threshold: float) -> bool:
+        """True when the pass rate reaches ``threshold``."""
+        rate = self.passes / self.repeats if self.repeats else 0.0
+        return rate + 1e-12 >= threshold
+
+    def explain(self, case: Case, outcomes: Sequence[Outcome]) -> str:
+        """Why the case failed, in a few lines: the shown run's output and each assertion's verdict."""
+        passes = [all(v.passed for v in verdicts) for verdicts in self.runs]
+        n, k = len(passes), sum(passes)
+        head = f"{case.file}:{case.line}: {case.id}"
+        if n == 1:
+            lines = [f"{head}: failed"]
+        else:
+            low, high = wilson_interval(k, n)
+            lines = [
+                f"{head}: {k} of {n} runs passed ({k / n:.0%}, 95% CI {low:.0%}–{high:.0%}); "
+                f"needs {case.threshold:.0%}; showing run {self.shown + 1}"
+            ]
+        lines.append(f"  output: {quote(outcomes[self.shown].text, 300)}")
+        for verdict in self.runs[self.shown]:
+            mark = {"pass": "pass", "fail": "FAIL", "error": "ERROR"}[verdict.status]
+            lines.append(f"  {mark} {verdict.assertion}: {verdict.reason}")
+        if n > 1:
+            for index, verdicts in enumerate(self.runs):
+                failed = [v.assertion for v in verdicts if not v.passed]
+                if failed and index != self.shown:
+                    lines.append(f"  run {index + 1}: FAIL {', '.join(failed)}")
+        return "\n".join(lines)
+
+
+def judge_case(caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: JudgeSpec) -> CaseVerdict:
+    """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``."""
+    judge = CaseJudge(caller, case, spec)
+    runs = [[judged_verdict(a, o, case, judge) for a in case.assertions] for o in outcomes]
+    passes = [all(v.passed for v in verdicts) for verdicts in runs]
+    shown = passes.index(False) if False in passes else 0
+    return CaseVerdict(runs, judge, shown)

@@ -1,0 +1,259 @@
+"""The session's hook object: adapts pytest's hooks to the pipeline, and nothing more.
+
+Registered with the plugin manager only when ``--helm-eval`` is given. Collection feeds cases to the pipeline
+(as each suite file is collected when the whole selection is known up front, else when collection ends); each
+item waits for its own outcomes; reports collect the results; the session's end writes the run record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helm_eval._records import Case, CaseResult, Outcome, RunRecord
+from helm_eval._text import excerpt
+from helm_eval.config import HelmEvalError
+from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings
+from helm_eval.plan import Overrides
+from helm_eval.report import add_locations, budget_lines, write_run_record, write_summary
+from helm_eval.run._items import CaseCallError, CaseItem, record_usage_properties
+from helm_eval.run._keys import PYTHON_CALLS_KEY, RESULT_KEY
+
+
+class HelmEvalSession:
+    """One pytest session of helm-eval: the pipeline, the vLLM server it started, and the run record."""
+
+    def __init__(self, config: pytest.Config, settings: RunSettings) -> None:
+        self.config = config
+        self.settings = settings
+        self.record = RunRecord(started_at=time.time())
+        self.is_worker = hasattr(config, "workerinput")
+        shared: dict[str, Any] = getattr(config, "workerinput", {})
+        self._server: Any = None
+        if shared.get("helm_eval_endpoint"):  # the controller started vLLM (--helm-eval-serve); workers use it
+            self._point_at(shared["helm_eval_endpoint"], shared.get("helm_eval_model"))
+        serve = config.getoption("helm_eval_serve")
+        if serve and not self.is_worker:
+            self._start_server(serve)
+        self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
+        self._early: list[Case] = []
+        self._send_early = not self.is_worker and _selection_known_while_collecting(config, self.pipeline)
+
+    # -- the vLLM server of --helm-eval-serve --------------------------------------------------------------
+
+    def _point_at(self, url: str, model: str | None) -> None:
+        overrides = self.settings.overrides
+        self.settings.overrides = Overrides(url, model, overrides.concurrency, overrides.timeout)
+
+    def _start_server(self, model: str) -> None:
+        """Start vLLM now (it loads while pytest collects); the default endpoint points at it."""
+        from helm_eval.serve import ModelPrepError, ServerStartError, VLLMServer, resolve_model
+
+        try:
+            path, name = resolve_model(model)
+            self._server = VLLMServer(path, served_model_name=name)
+            self._server.start()
+        except (ServerStartError, ModelPrepError, ValueError, OSError) as exc:
+            raise HelmEvalError(f"--helm-eval-serve {model}: {exc}") from None
+        self._point_at(self._server.base_url, name)
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Wait until a served vLLM answers; the xdist controller checks the endpoints before workers start."""
+        try:
+            if self._server is not None:
+                from helm_eval.serve import ServerStartError
+
+                try:
+                    self._server.wait_ready()
+                except ServerStartError as exc:
+                    self._stop_server()
+                    raise HelmEvalError(f"vLLM did not start: {exc}") from None
+            if self._is_xdist_controller() and self.settings.suite_paths:
+                self.pipeline.dispatcher()
+        except HelmEvalError as exc:
+            raise pytest.UsageError(f"helm-eval: {exc}") from None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist: every worker shares this run's id (one budget, one ledger run) and served endpoint."""
+        node.workerinput["helm_eval_run_id"] = self.pipeline.run_id
+        if self._server is not None:
+            node.workerinput["helm_eval_endpoint"] = self._server.base_url
+            node.workerinput["helm_eval_model"] = self.settings.overrides.model
+
+    def _is_xdist_controller(self) -> bool:
+        return not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
+
+    # -- collect: send ahead ---------------------------------------------------------------------------------
+
+    def send_early(self, cases: Sequence[Case]) -> None:
+        """Send a suite's calls as soon as it is collected, when nothing can deselect them afterwards."""
+        if not self._send_early or not cases:
+            return
+        try:
+            self.pipeline.submit(cases)
+        except HelmEvalError:
+            self._send_early = False  # the same error is raised, once, when collection ends
+            return
+        self._early.extend(cases)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Send every selected case not sent yet, in collection order; cancel what was deselected after all.
+
+        xdist workers collect every item but run only those the controller hands them, so there each item
+        submits its own calls when it starts.
+        """
+        items = [item for item in session.items if isinstance(item, CaseItem)]
+        if self._early:
+            selected = {id(item.case) for item in items}
+            self.pipeline.forget(case for case in self._early if id(case) not in selected)
+            self._early = []
+        uses_model = any("helm_model" in getattr(item, "fixturenames", ()) for item in session.items)
+        if not (items or uses_model) or not _will_run(session):
+            self.pipeline.cancel_pending()
+            return
+        try:
+            self.pipeline.dispatcher()
+            if not self.is_worker:
+                self.pipeline.submit([item.case for item in items])
+        except HelmEvalError as exc:
+            if self.is_worker:
+                return  # pytest.exit in a worker crashes the xdist controller; each item reports the error
+            pytest.exit(f"helm-eval: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+    # -- record ------------------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        """Attach the case's result to the report that decides its status (it travels to the xdist controller)."""
+        calls = item.stash.get(PYTHON_CALLS_KEY, None)
+        if calls and call.when == "call" and RESULT_KEY not in item.stash:
+            entry = python_result(item, calls)
+            entry.cost_usd = self.pipeline.recorder.case_cost(calls)
+            item.stash[RESULT_KEY] = entry
+            record_usage_properties(item, entry)
+        report = yield
+        if report.when == "setup" and call.excinfo is not None and isinstance(call.excinfo.value, CaseCallError):
+            # pytest renders set-up errors without repr_failure; ours explain themselves, without a traceback
+            report.longrepr = str(call.excinfo.value)
+        decides = report.when == "call" or (report.when == "setup" and not report.passed)
+        result: CaseResult | None = item.stash.get(RESULT_KEY, None)
+        if decides and (result is not None or isinstance(item, CaseItem)):
+            if result is None:
+                assert isinstance(item, CaseItem)
+                result = CaseResult(item.nodeid, item.case.file, item.case.line, "skipped", suite=item.case.file)
+            if report.when == "setup":
+                result.status = "skipped" if report.skipped else "error"
+                if report.skipped:
+                    result.skip_reason = _skip_reason(report)
+            else:
+                result.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
+                if report.skipped and result.skip_reason is None:
+                    result.skip_reason = _skip_reason(report)
+            report.helm_eval = result.to_json()
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect results from reports (here or from xdist workers)."""
+        data = getattr(report, "helm_eval", None)
+        if isinstance(data, dict):
+            self.record.cases.append(CaseResult.from_json(data))
+
+    # -- report ----------------------------------------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Cases, outcomes, tokens and latency per suite."""
+        if self.is_worker or not self.record.cases:
+            return
+        self.record.finished_at = time.time()
+        terminalreporter.write_sep("=", "helm-eval")
+        write_summary(self.record, terminalreporter.write_line)
+        for line in budget_lines(self.record):
+            terminalreporter.write_line(line)
+        if self.settings.report_path is not None:
+            terminalreporter.write_line(f"run record: {self.settings.report_path}")
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C: cancel every call still queued."""
+        self.pipeline.cancel_pending()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Stop dispatching, then write the run record and add suite lines to the JUnit XML."""
+        self._stop_server()
+        warnings = self.pipeline.close() if self.is_worker else self.pipeline.finish(self.record)
+        for warning in warnings:
+            self.config.issue_config_time_warning(pytest.PytestWarning(f"helm-eval: {warning}"), stacklevel=2)
+        if self.is_worker:
+            return
+        budget = self.record.budget
+        if budget is not None and budget.fails_check and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self.record.finished_at = time.time()
+        if self.settings.report_path is not None:
+            write_run_record(self.record, self.settings.report_path)
+        xml_path = self.config.getoption("xmlpath", None)
+        if xml_path:
+            add_locations(Path(xml_path), self.record.cases, self.config.getoption("junitprefix", None))
+
+    def pytest_unconfigure(self) -> None:
+        """Never leave a server behind, whatever ended the session."""
+        self._stop_server()
+
+
+def python_result(item: pytest.Item, outcomes: list[Outcome]) -> CaseResult:
+    """The run-record entry of a Python test that used the ``helm_model`` fixture."""
+    path, line, _ = item.location
+    return CaseResult.from_outcomes(
+        item.nodeid,
+        path,
+        None if line is None else line + 1,
+        outcomes,
+        kind="python",
+        repeats=len(outcomes),
+        output=excerpt(outcomes[-1].text, OUTPUT_EXCERPT),
+    )
+
+
+def _selection_known_while_collecting(config: pytest.Config, pipeline: Pipeline) -> bool:
+    """True when every collected case will run, so its calls can go out before collection ends.
+
+    Not when an option deselects after collection (``-k``, ``-m``, ``--deselect``, ``--lf``, ``--sw``), when
+    nothing will run (``--collect-only``), or when a budget must admit all cases together in priority order.
+    """
+    option = config.option
+    deselecting = (
+        getattr(option, "keyword", "")
+        or getattr(option, "markexpr", "")
+        or getattr(option, "deselect", None)
+        or getattr(option, "lf", False)
+        or getattr(option, "stepwise", False)
+        or getattr(option, "collectonly", False)
+    )
+    return not deselecting and pipeline.budget is None
+
+
+def _will_run(session: pytest.Session) -> bool:
+    """False when pytest stops after collection (``--collect-only``, or collection errors): nothing to send."""
+    option = session.config.option
+    if option.collectonly:
+        return False
+    return not (session.testsfailed and not option.continue_on_collection_errors)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
