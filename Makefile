@@ -38,6 +38,7 @@ lint: venv
 	$(BIN)/ruff check helm_eval tests fixtures bench
 	$(BIN)/ruff format --check helm_eval tests fixtures bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python bench/dispatch.py

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from helm_eval.checks._registry import PYTHON_PREFIX, CheckError, CheckFn, CheckInput, CheckOutput, CheckType
+from helm_eval.checks._types import PYTHON_PREFIX, CheckError, CheckFn, CheckInput, CheckOutput, CheckType
 
 _USAGE = "write python:<module>:<function>, e.g. python:mypkg.checks:no_profanity"
 

@@ -9,67 +9,25 @@ Third-party checks register through the ``helm_eval.checks`` entry-point group, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from helm_eval._errors import HelmEvalError
 from helm_eval._records import Assertion, Outcome, Verdict
+from helm_eval.checks._python import resolve
+from helm_eval.checks._types import (
+    PYTHON_PREFIX,
+    CheckError,
+    CheckFn,
+    CheckInput,
+    CheckOutput,
+    CheckType,
+    JudgeFn,
+    Validator,
+    ValueRule,
+)
 
 ENTRY_POINT_GROUP = "helm_eval.checks"
-PYTHON_PREFIX = "python:"
-
-ValueRule = Literal["required", "optional", "none"]
-
-JudgeFn = Callable[[Sequence[dict[str, str]], dict[str, Any]], Outcome]
-"""Sends chat messages to the project's judge with sampling params merged over the judge's defaults; raises
-``CheckError`` when the call fails for good. Provided by the run, so judge calls go through the one pipeline."""
-
-
-class CheckError(HelmEvalError):
-    """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckInput:
-    """What a check sees: the output text, the assertion's value/threshold and the call's outcome."""
-
-    output: str
-    value: Any = None
-    threshold: float | None = None
-    outcome: Outcome | None = None
-    vars: dict[str, Any] = field(default_factory=dict)
-    messages: Sequence[dict[str, str]] = ()
-    """The chat messages that produced ``output`` (model-graded checks read the question from them)."""
-    judge: JudgeFn | None = None
-    """The run's judge, for model-graded checks; ``None`` outside a helm-eval run."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOutput:
-    """A check's finding; ``reason`` describes the output, not the expectation."""
-
-    passed: bool
-    reason: str
-    score: float | None = None
-    threshold: float | None = None
-    """The threshold the check applied, when it used its own default (the assertion gave none)."""
-
-
-CheckFn = Callable[[CheckInput], CheckOutput]
-Validator = Callable[[Any, float | None], None]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckType:
-    """A registered check: its function, what its ``value`` must be, and an optional validator."""
-
-    name: str
-    fn: CheckFn
-    value: ValueRule
-    validate: Validator | None
-    description: str
 
 
 class CheckRegistry:
@@ -116,8 +74,6 @@ class CheckRegistry:
         """
         check = self._python.get(ref)
         if check is None:
-            from helm_eval.checks._python import resolve
-
             check = self._python[ref] = resolve(ref, self._types.values(), root)
         return check
 
@@ -202,3 +158,23 @@ def run_check(
         score=found.score,
         threshold=assertion.threshold if assertion.threshold is not None else found.threshold,
     )
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PYTHON_PREFIX",
+    "REGISTRY",
+    "CheckError",
+    "CheckFn",
+    "CheckInput",
+    "CheckOutput",
+    "CheckRegistry",
+    "CheckType",
+    "JudgeFn",
+    "Validator",
+    "ValueRule",
+    "parse_type",
+    "register",
+    "run_check",
+    "validate_assertion",
+]

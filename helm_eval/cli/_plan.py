@@ -15,7 +15,7 @@ from typing import Any
 from helm_eval._records import Case
 from helm_eval.collect import load_suite
 from helm_eval.ledger import parse_label_options
-from helm_eval.pipeline import BudgetOptions, Pipeline, Plan, RunSettings
+from helm_eval.pipeline import BudgetOptions, Pipeline, Plan, RunSettings, plan_cases
 from helm_eval.plan import Overrides
 
 
@@ -65,7 +65,7 @@ def run_plan(args: argparse.Namespace) -> int:
         cases.extend(load_suite(path, settings.display_path(path), settings.config.options))
     with Pipeline(settings, dry_run=True) as pipeline:
         pipeline.offline = args.offline
-        plan = pipeline.plan(cases)
+        plan = plan_cases(pipeline, cases)
     sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n" if args.format == "json" else _table(plan))
     return 0 if plan.fits else 1
 

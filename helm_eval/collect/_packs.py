@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helm_eval.config import SuiteError, line_of, load_yaml, validate
-from helm_eval.config._pack import PACK_PREFIX, PackSpec
+from helm_eval.config import PACK_PREFIX, PackSpec, SuiteError, line_of, load_yaml, validate
 
 PACK_SUFFIXES = (".pack.yaml", ".pack.yml")
 """A file matched by the suites glob with one of these endings is a pack: validated, but it collects no cases."""

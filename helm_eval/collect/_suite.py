@@ -15,6 +15,7 @@ from helm_eval.config import (
     AssertionSpec,
     Message,
     Options,
+    PackDefaultsSpec,
     PromptSpec,
     SuiteError,
     SuiteSpec,
@@ -23,7 +24,6 @@ from helm_eval.config import (
     load_yaml,
     validate,
 )
-from helm_eval.config._pack import PackDefaultsSpec
 
 
 class _Prompt:

@@ -13,6 +13,7 @@ from helm_eval._errors import (
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
 from helm_eval.config._judge import JudgeSpec, RejudgeSpec
+from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
     ENV_API_KEY,
@@ -40,6 +41,7 @@ __all__ = [
     "ENV_API_KEY",
     "ENV_ENDPOINT",
     "ENV_MODEL",
+    "PACK_PREFIX",
     "SCOPES",
     "AssertionSpec",
     "BudgetCut",
@@ -58,6 +60,8 @@ __all__ = [
     "Message",
     "MissingExtraError",
     "Options",
+    "PackDefaultsSpec",
+    "PackSpec",
     "PolicyConfig",
     "Price",
     "ProjectConfig",

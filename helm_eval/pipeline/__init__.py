@@ -5,7 +5,7 @@ drive it too (see ``Pipeline``).
 """
 
 from helm_eval.pipeline._admission import Admission, Decision
-from helm_eval.pipeline._dry_run import Plan, SuitePlan
+from helm_eval.pipeline._dry_run import Plan, SuitePlan, plan_cases
 from helm_eval.pipeline._pipeline import OUTPUT_EXCERPT, Gathered, Pipeline, case_key
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._responses import Responses
@@ -30,4 +30,5 @@ __all__ = [
     "judge_case",
     "judged_verdict",
     "majority",
+    "plan_cases",
 ]

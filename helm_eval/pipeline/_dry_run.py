@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from helm_eval._records import Case
 from helm_eval.config import ConfigError, EndpointError
 from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import DEFAULT_MAX_TOKENS, Cap, Denial
+from helm_eval.pipeline._pipeline import Pipeline
 from helm_eval.plan import Planner
-
-if TYPE_CHECKING:
-    from helm_eval.pipeline._pipeline import Pipeline
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 Every model call of a run — the system under test, judges, ``helm_model`` calls — passes through ``call`` or
 ``submit``: routed, guarded (input guardrails), estimated, looked up in the response cache, admitted under
 the budget, dispatched on the background loop, and recorded in the ledger. ``plan`` is the same path with the
-sending left out (``helm-eval plan``).
+sending left out (``helm-eval plan``, ``helm_eval.pipeline.plan_cases``).
 
 A script drives it like this::
 
@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._stats import wilson_interval
@@ -54,9 +53,6 @@ from helm_eval.pipeline._responses import Responses, cache_path
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._verdict import CaseVerdict, judge_case
 from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
-
-if TYPE_CHECKING:
-    from helm_eval.pipeline._dry_run import Plan
 
 OUTPUT_EXCERPT = 500
 """Characters of a case's output kept in the run record."""
@@ -437,14 +433,3 @@ class Pipeline:
         if self._recorder is not None:
             warnings = self._recorder.close()
         return warnings
-
-    # -- dry run -----------------------------------------------------------------------------------------
-
-    def plan(self, cases: Sequence[Case]) -> Plan:
-        """What a run of ``cases`` would send and what the budget would cut, sending nothing.
-
-        The same routing, estimates and admission as a real run; the admission is rolled back.
-        """
-        from helm_eval.pipeline._dry_run import plan_cases
-
-        return plan_cases(self, cases)

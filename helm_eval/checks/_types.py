@@ -1,0 +1,63 @@
+"""The types every check shares: what a check sees, what it finds, and how it is registered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from helm_eval._errors import HelmEvalError
+from helm_eval._records import Outcome
+
+PYTHON_PREFIX = "python:"
+
+ValueRule = Literal["required", "optional", "none"]
+
+JudgeFn = Callable[[Sequence[dict[str, str]], dict[str, Any]], Outcome]
+"""Sends chat messages to the project's judge with sampling params merged over the judge's defaults; raises
+``CheckError`` when the call fails for good. Provided by the run, so judge calls go through the one pipeline."""
+
+
+class CheckError(HelmEvalError):
+    """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInput:
+    """What a check sees: the output text, the assertion's value/threshold and the call's outcome."""
+
+    output: str
+    value: Any = None
+    threshold: float | None = None
+    outcome: Outcome | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    messages: Sequence[dict[str, str]] = ()
+    """The chat messages that produced ``output`` (model-graded checks read the question from them)."""
+    judge: JudgeFn | None = None
+    """The run's judge, for model-graded checks; ``None`` outside a helm-eval run."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutput:
+    """A check's finding; ``reason`` describes the output, not the expectation."""
+
+    passed: bool
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+    """The threshold the check applied, when it used its own default (the assertion gave none)."""
+
+
+CheckFn = Callable[[CheckInput], CheckOutput]
+Validator = Callable[[Any, float | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckType:
+    """A registered check: its function, what its ``value`` must be, and an optional validator."""
+
+    name: str
+    fn: CheckFn
+    value: ValueRule
+    validate: Validator | None
+    description: str
