@@ -8,12 +8,13 @@ item waits for its own outcomes; reports collect the results; the session's end 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helm_eval._fs import ensure_writable
 from helm_eval._records import Case, CaseResult, Outcome, RunRecord
 from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
@@ -39,6 +40,10 @@ class HelmEvalSession:
         serve = config.getoption("helm_eval_serve")
         if serve and not self.is_worker:
             self._start_server(serve)
+        if settings.report_path is not None and not self.is_worker:
+            ensure_writable(
+                settings.report_path, "the run record", "pass --helm-eval-report PATH (or report:) elsewhere"
+            )
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
         self._send_early = not self.is_worker and _selection_known_while_collecting(config, self.pipeline)
@@ -201,11 +206,21 @@ class HelmEvalSession:
         if budget is not None and budget.fails_check and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.record.finished_at = time.time()
+        # each writer on its own: one that fails warns and never costs the others their output
         if self.settings.report_path is not None:
-            write_run_record(self.record, self.settings.report_path)
+            self._write("run record", lambda path: write_run_record(self.record, path), self.settings.report_path)
         xml_path = self.config.getoption("xmlpath", None)
         if xml_path:
-            add_locations(Path(xml_path), self.record.cases, self.config.getoption("junitprefix", None))
+            prefix = self.config.getoption("junitprefix", None)
+            self._write("JUnit file/line attributes", lambda path: add_locations(path, self.record.cases, prefix),
+                        Path(xml_path))  # fmt: skip
+
+    def _write(self, what: str, write: Callable[[Path], object], path: Path) -> None:
+        try:
+            write(path)
+        except (OSError, ValueError) as exc:
+            message = f"helm-eval: could not write the {what} to {path}: {exc}"
+            self.config.issue_config_time_warning(pytest.PytestWarning(message), stacklevel=2)
 
     def pytest_unconfigure(self) -> None:
         """Never leave a server behind, whatever ended the session."""
