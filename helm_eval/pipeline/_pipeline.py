@@ -11,7 +11,7 @@ A script drives it like this::
     from helm_eval.collect import load_suite
 
     settings = RunSettings.load(".")
-    cases = load_suite(Path("suites/smoke.yaml"), "suites/smoke.yaml", settings.config.options)
+    cases = load_suite(Path("suites/basics.yaml"), "suites/basics.yaml", settings.config.options)
     with Pipeline(settings) as pipeline:
         for result in pipeline.evaluate(cases):
             print(result.nodeid, result.status)
