@@ -25,6 +25,7 @@ from helm_eval.config._project import (
     load_project_config,
 )
 from helm_eval.config._suite import (
+    RESERVED_REQUEST_FIELDS,
     AssertionSpec,
     DefaultTestSpec,
     Message,
@@ -42,6 +43,7 @@ __all__ = [
     "ENV_ENDPOINT",
     "ENV_MODEL",
     "PACK_PREFIX",
+    "RESERVED_REQUEST_FIELDS",
     "SCOPES",
     "AssertionSpec",
     "BudgetCut",

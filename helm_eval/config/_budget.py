@@ -51,4 +51,7 @@ class PolicyConfig(_Strict):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     """Caps that bind; a PR's ``helm-eval.yaml`` may only lower them."""
     prices: dict[str, Price] = Field(default_factory=dict)
-    """Model name → price; overrides the project's prices."""
+    """Model name → price. Under a policy these are the only token prices: a USD cap needs one for every model."""
+    ledger: str | None = None
+    """Where spend is recorded (SQLite path or ``postgresql://`` URL); under a policy the project's ``ledger`` is
+    ignored, so a pull request cannot start its count from zero."""

@@ -60,7 +60,30 @@ class Options(_Strict):
     repetition_penalty: float | None = None
     """vLLM repetition penalty."""
     extra_body: dict[str, Any] | None = None
-    """Extra request fields passed through unchanged."""
+    """Extra request fields passed through unchanged; never the fields a budget reserves for (``max_tokens``,
+    ``max_completion_tokens``, ``n``, ``best_of``) or that helm-eval sets itself (``model``, ``messages``,
+    ``stream``)."""
+
+    @field_validator("extra_body")
+    @classmethod
+    def _nothing_reserved(cls, extra: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in extra or {}:
+            if key in RESERVED_REQUEST_FIELDS:
+                raise ValueError(f"extra_body.{key}: {RESERVED_REQUEST_FIELDS[key]}")
+        return extra
+
+
+RESERVED_REQUEST_FIELDS = {
+    "max_tokens": "set max_tokens under options (a budget reserves what it says)",
+    "max_completion_tokens": "set max_tokens under options (a budget reserves what it says)",
+    "n": "helm-eval sends one completion per call; use repeat: N",
+    "best_of": "helm-eval sends one completion per call; use repeat: N",
+    "model": "choose the model with the endpoint's model or --helm-eval-model",
+    "messages": "write the prompt or messages in the suite",
+    "stream": "helm-eval reads whole responses",
+    "stream_options": "helm-eval reads whole responses",
+}
+"""Request fields ``extra_body`` may not set, and what to do instead."""
 
 
 class AssertionSpec(_Strict):

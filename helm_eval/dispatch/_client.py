@@ -15,6 +15,7 @@ import aiohttp
 
 from helm_eval._records import Call, Outcome
 from helm_eval._text import inert
+from helm_eval.config import RESERVED_REQUEST_FIELDS
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.25
@@ -90,10 +91,14 @@ def _error_text(status: int, body: bytes) -> str:
 
 
 def build_payload(call: Call) -> dict[str, Any]:
-    """The JSON body of a chat completion request for ``call``."""
+    """The JSON body of a chat completion request for ``call``: exactly the request its budget reserved for.
+
+    ``extra_body`` fills in only what helm-eval does not set: it can never raise ``max_tokens``, ask for ``n``
+    completions or change the model (suites are refused at load time; this holds for any other caller too).
+    """
     params = dict(call.params)
-    extra = params.pop("extra_body", None) or {}
-    return {"model": call.model, "messages": list(call.messages), **params, **extra}
+    extra = {k: v for k, v in (params.pop("extra_body", None) or {}).items() if k not in RESERVED_REQUEST_FIELDS}
+    return {**extra, **params, "model": call.model, "messages": list(call.messages)}
 
 
 class ChatClient:

@@ -3,7 +3,15 @@
 from helm_eval.ledger._budget import DEFAULT_MAX_TOKENS, Budget, BudgetPlan, CallNeed, Cap, CaseNeed, Denial, bind
 from helm_eval.ledger._cost import CostModel
 from helm_eval.ledger._labels import LABEL_NAMES, CodeOwners, ci_labels, parse_label_options
-from helm_eval.ledger._policy import ENV_POLICY, budget_plan, cli_budget, cost_model, ledger_url, load_policy
+from helm_eval.ledger._policy import (
+    ENV_POLICY,
+    budget_plan,
+    cli_budget,
+    cost_model,
+    ledger_url,
+    load_policy,
+    trusted_ledger,
+)
 from helm_eval.ledger._store import LEDGER_VERSION, CallRow, Ledger, Scope
 from helm_eval.ledger._store import redact as redact_url
 from helm_eval.ledger._writer import Finished, LedgerWriter
@@ -35,4 +43,5 @@ __all__ = [
     "load_policy",
     "parse_label_options",
     "redact_url",
+    "trusted_ledger",
 ]

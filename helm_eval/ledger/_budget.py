@@ -56,7 +56,8 @@ def bind(trusted: Sequence[tuple[BudgetSpec, str]], config: BudgetSpec, config_s
     """Combine budgets: trusted ones (policy file, command line) bind; the project config may only lower them.
 
     For every scope and unit the lowest trusted value is the ceiling; a lower config value wins, a higher one
-    is ignored. ``on_exhausted`` from a trusted source wins over the config's.
+    is ignored. ``on_exhausted`` from a trusted source wins; with any trusted source in force the config may
+    only make it stricter (``fail``), never turn a cut run green.
     """
     plan = BudgetPlan()
     for scope in SCOPES:
@@ -76,7 +77,7 @@ def bind(trusted: Sequence[tuple[BudgetSpec, str]], config: BudgetSpec, config_s
             plan.on_exhausted, plan.on_exhausted_source = spec.on_exhausted, source
             break
     else:
-        if config.on_exhausted is not None:
+        if config.on_exhausted is not None and (not trusted or config.on_exhausted == "fail"):
             plan.on_exhausted, plan.on_exhausted_source = config.on_exhausted, config_source
     return plan
 

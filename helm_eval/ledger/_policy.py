@@ -46,13 +46,35 @@ def budget_plan(
     return bind(trusted, config.budget, config_source)
 
 
-def cost_model(config: ProjectConfig, policy: PolicyConfig | None) -> CostModel:
-    """Prices from the config, the policy's overriding them."""
+def cost_model(config: ProjectConfig, policy: PolicyConfig | None, *, trusted: bool = False) -> CostModel:
+    """Token prices: the config's, or under a trusted policy or command-line budget the policy's alone.
+
+    A pull request controls its config, so under a trusted source its prices (0, or none) could defeat a USD
+    cap; GPU-hour prices only share cost out after the run and are read from the config either way.
+    """
+    if trusted:
+        model_prices = dict(policy.prices) if policy else {}
+        endpoint_prices = {}
+    else:
+        model_prices = {**config.prices, **(policy.prices if policy else {})}
+        endpoint_prices = {n: e.price for n, e in config.endpoints.items() if e.price is not None}
     return CostModel(
-        model_prices={**config.prices, **(policy.prices if policy else {})},
-        endpoint_prices={n: e.price for n, e in config.endpoints.items() if e.price is not None},
+        model_prices=model_prices,
+        endpoint_prices=endpoint_prices,
         gpu_hourly_usd={n: e.gpu_hourly_usd for n, e in config.endpoints.items() if e.gpu_hourly_usd},
     )
+
+
+def trusted_ledger(cli: str | None, policy: PolicyConfig | None, config: ProjectConfig, trusted: bool) -> str | None:
+    """The ledger setting that applies: the command line, then the policy, then (untrusted runs only) the config.
+
+    A pull request's ``ledger: off`` must not reset what its pushes have spent.
+    """
+    if cli:
+        return cli
+    if policy is not None and policy.ledger:
+        return policy.ledger
+    return None if trusted else config.ledger
 
 
 def ledger_url(value: str | None, rootdir: Path) -> str:

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from helm_eval._records import Call, Case
+from helm_eval.config import ConfigError
 from helm_eval.ledger import DEFAULT_MAX_TOKENS, Budget, CallNeed, CaseNeed, CostModel, Denial
 from helm_eval.pipeline._responses import Responses
 from helm_eval.plan import Estimate
@@ -89,5 +90,12 @@ class Admission:
             return CallNeed(call.model, call.endpoint, 0, 0.0)
         prompt = estimate.reserve() if estimate is not None else 0
         max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
-        usd = self.cost.token_cost(call.endpoint, call.model, prompt, max_tokens) or 0.0
+        usd = self.cost.token_cost(call.endpoint, call.model, prompt, max_tokens)
+        if usd is None and self.budget is not None and any(c.unit == "usd" for c in self.budget.plan.caps):
+            cap = next(c for c in self.budget.plan.caps if c.unit == "usd")
+            raise ConfigError(
+                f"a USD budget (from {cap.source}) cannot price model {call.model!r} on endpoint {call.endpoint!r}: "
+                "add its price to the policy's prices (a project's own prices do not count under a policy)"
+            )
+        usd = usd or 0.0
         return CallNeed(call.model, call.endpoint, prompt + max_tokens, usd)

@@ -32,7 +32,7 @@ from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
 from helm_eval.checks import CheckError, InputBlocked, scan_inputs
-from helm_eval.config import BudgetCut, EndpointError, HelmEvalError, JudgeSpec, SuiteError
+from helm_eval.config import BudgetCut, EndpointError, HelmEvalError, JudgeSpec, ProjectConfig, SuiteError
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
 from helm_eval.ledger import (
@@ -46,6 +46,7 @@ from helm_eval.ledger import (
     cost_model,
     ledger_url,
     load_policy,
+    trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
 from helm_eval.pipeline._recording import Recorder
@@ -78,6 +79,19 @@ class Gathered:
     """Set when a call failed for good: the case is an error, with this explanation."""
 
 
+def _ignored_under_policy(config: ProjectConfig) -> list[str]:
+    ignored = []
+    if config.ledger is not None:
+        ignored.append(f"ledger ({config.ledger!r})")
+    if config.prices or any(e.price is not None for e in config.endpoints.values()):
+        ignored.append("prices")
+    if config.budget.on_exhausted == "warn":
+        ignored.append("budget.on_exhausted: warn")
+    if not ignored:
+        return []
+    return [f"a trusted policy or command-line budget is in force: the project config's {', '.join(ignored)} ignored"]
+
+
 def case_key(case: Case) -> str:
     """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
     return f"{case.file}::{case.id}"
@@ -101,9 +115,16 @@ class Pipeline:
         self.labels: dict[str, str | None] = {**ci_labels(), **options.labels}
         policy = load_policy(options.policy or os.environ.get(_ENV_POLICY))
         cli = cli_budget(options.tokens, options.usd, options.scope, options.on_exhausted)
-        self.budget_plan = budget_plan(settings.config, settings.config_source, policy, cli)
-        self.cost = cost_model(settings.config, policy[0])
-        self.ledger = Ledger(ledger_url(options.ledger or settings.config.ledger, settings.rootdir))
+        self.trusted = policy[0] is not None or cli is not None
+        """A policy or a command-line budget is in force: the project's config may then only make things stricter."""
+        config = settings.config
+        self.notices = _ignored_under_policy(config) if self.trusted else []
+        """What the project's config asked for that a trusted source overrules, said once in the summary."""
+        self.budget_plan = budget_plan(config, settings.config_source, policy, cli)
+        self.cost = cost_model(config, policy[0], trusted=self.trusted)
+        self.ledger = Ledger(
+            ledger_url(trusted_ledger(options.ledger, policy[0], config, self.trusted), settings.rootdir)
+        )
         if reclaim and not dry_run:
             self.ledger.reclaim_dead()
         self.budget = (
@@ -416,7 +437,13 @@ class Pipeline:
         if self._recorder is not None:
             self._recorder.share_gpu_cost(record.cases)
         if self.budget is not None:
-            record.budget = self.budget.summary()
+            summary = self.budget.summary()
+            # xdist workers admit on their own: what they cut is known here only from the results
+            cut = [c.skip_reason for c in record.cases if c.skip_reason and c.skip_reason.startswith("budget: ")]
+            if len(cut) > summary.cut:
+                summary.cut = len(cut)
+                summary.denials = [reason.removeprefix("budget: ") for reason in cut[:50]]
+            record.budget = summary
         record.labels = {k: v for k, v in self.labels.items() if v}
         record.labels["run_id"] = self.run_id
         record.endpoints = {

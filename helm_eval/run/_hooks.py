@@ -37,6 +37,8 @@ class HelmEvalSession:
         self._server: Any = None
         if shared.get("helm_eval_endpoint"):  # the controller started vLLM (--helm-eval-serve); workers use it
             self._point_at(shared["helm_eval_endpoint"], shared.get("helm_eval_model"))
+        if shared.get("helm_eval_ledger"):  # one ledger for all workers (also with ledger off): one budget
+            settings.budget.ledger = shared["helm_eval_ledger"]
         serve = config.getoption("helm_eval_serve")
         if serve and not self.is_worker:
             self._start_server(serve)
@@ -92,6 +94,7 @@ class HelmEvalSession:
     def pytest_configure_node(self, node: Any) -> None:
         """pytest-xdist: every worker shares this run's id (one budget, one ledger run) and served endpoint."""
         node.workerinput["helm_eval_run_id"] = self.pipeline.run_id
+        node.workerinput["helm_eval_ledger"] = self.pipeline.ledger.url
         if self._server is not None:
             node.workerinput["helm_eval_endpoint"] = self._server.base_url
             node.workerinput["helm_eval_model"] = self.settings.overrides.model
@@ -161,7 +164,7 @@ class HelmEvalSession:
             if report.when == "setup":
                 result.status = "skipped" if report.skipped else "error"
                 if report.skipped:
-                    result.skip_reason = _skip_reason(report)
+                    result.skip_reason = result.skip_reason or _skip_reason(report)
             else:
                 result.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
                 if report.skipped and result.skip_reason is None:
@@ -186,6 +189,8 @@ class HelmEvalSession:
         write_summary(self.record, terminalreporter.write_line)
         for line in budget_lines(self.record):
             terminalreporter.write_line(line)
+        for notice in self.pipeline.notices:
+            terminalreporter.write_line(f"helm-eval: {notice}")
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"run record: {self.settings.report_path}")
 
@@ -269,6 +274,5 @@ def _will_run(session: pytest.Session) -> bool:
 
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2])
-    return str(longrepr)
+    text = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text.removeprefix("Skipped: ")  # how pytest-xdist serialises a skip
