@@ -138,7 +138,8 @@ def test_the_request_sent_is_the_request_reserved_for(pytester: pytest.Pytester,
     run(pytester, vllm_double, "--helm-eval-budget-tokens", "1000").assert_outcomes(passed=1)
     (body,) = [r.body for r in vllm_double.requests if r.path.endswith("/completions")]
     assert body["max_tokens"] == 8
-    assert body["top_k"] == 5 and body["ignore_eos"] is True
+    assert body["top_k"] == 5
+    assert body["ignore_eos"] is True
     assert "n" not in body
 
 
