@@ -4,6 +4,7 @@ from helm_eval.checks import _injection, _judges, _pii, _refusal, _secrets, _str
 from helm_eval.checks._api import assert_check, check
 from helm_eval.checks._findings import Finding, redact
 from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances
+from helm_eval.checks._pii import find_pii
 from helm_eval.checks._registry import (
     REGISTRY,
     CheckError,
@@ -16,6 +17,7 @@ from helm_eval.checks._registry import (
     run_check,
     validate_assertion,
 )
+from helm_eval.checks._secrets import find_secrets
 
 __all__ = [
     "ALLOWANCES",
@@ -29,6 +31,8 @@ __all__ = [
     "JudgeFn",
     "assert_check",
     "check",
+    "find_pii",
+    "find_secrets",
     "parse_type",
     "redact",
     "register",

@@ -90,6 +90,12 @@ def _error_text(status: int, body: bytes) -> str:
     return f"HTTP {status}" + (f": {inert(detail[:300])}" if detail else "")
 
 
+def _without_key(message: str, headers: dict[str, str]) -> str:
+    """A server's error text with the request's own API key taken out (servers echo headers back)."""
+    key = headers.get("Authorization", "").removeprefix("Bearer ")
+    return message.replace(key, f"[redacted: {len(key)} chars]") if len(key) >= 8 else message
+
+
 def build_payload(call: Call) -> dict[str, Any]:
     """The JSON body of a chat completion request for ``call``: exactly the request its budget reserved for.
 
@@ -158,7 +164,7 @@ class ChatClient:
                     return json.loads(payload)
                 except ValueError:
                     raise _Retryable("malformed JSON in response") from None
-            message = _error_text(response.status, payload)
+            message = _without_key(_error_text(response.status, payload), headers)
             if response.status in RETRY_STATUSES or response.status >= 500:
                 raise _Retryable(message, parse_retry_after(response.headers.get("Retry-After")))
             raise _Fatal(message)
@@ -190,7 +196,7 @@ async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeou
         async with session.get(url, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             payload = await resp.read()
             if resp.status != 200:
-                raise ConnectionError(_error_text(resp.status, payload))
+                raise ConnectionError(_without_key(_error_text(resp.status, payload), endpoint.headers()))
             data = json.loads(payload)
     except TimeoutError:
         raise ConnectionError(f"no answer within {timeout:g} s") from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import os
 import time
 import uuid
@@ -32,7 +33,7 @@ from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
 from helm_eval.checks import CheckError, InputBlocked, scan_inputs
-from helm_eval.config import BudgetCut, EndpointError, HelmEvalError, JudgeSpec, ProjectConfig, SuiteError
+from helm_eval.config import ENV_API_KEY, BudgetCut, EndpointError, HelmEvalError, JudgeSpec, ProjectConfig, SuiteError
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
 from helm_eval.ledger import (
@@ -50,6 +51,7 @@ from helm_eval.ledger import (
 )
 from helm_eval.pipeline._admission import Admission
 from helm_eval.pipeline._recording import Recorder
+from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._verdict import CaseVerdict, judge_case
@@ -135,6 +137,11 @@ class Pipeline:
         # a dry run reads the cache too: a hit would cost nothing, so it reserves nothing
         mode = options.cache or settings.config.cache
         self.responses = Responses(mode, cache_path(settings.config.cache_path, settings.rootdir))
+        key_vars = {ENV_API_KEY, *(spec.api_key_env for spec in config.endpoints.values())}
+        self.keys = Redactor.for_keys(key_vars)
+        """The configured API keys: scrubbed from everything written, the response cache included."""
+        self.redactor = Redactor.for_keys(key_vars)
+        """The keys plus every secret or PII span the run's guardrails found: scrubbed from every report."""
         self.codeowners = CodeOwners.find(settings.rootdir)
         self.estimator = TokenEstimator()
         self.offline = False
@@ -212,7 +219,7 @@ class Pipeline:
     def recorder(self) -> Recorder:
         """The record stage (started on first use)."""
         if self._recorder is None:
-            self._recorder = Recorder(self.ledger, self.run_id, self.labels, self.cost, self.responses)
+            self._recorder = Recorder(self.ledger, self.run_id, self.labels, self.cost, self.responses, self.keys)
         return self._recorder
 
     def dispatcher(self) -> Dispatcher:
@@ -255,7 +262,7 @@ class Pipeline:
                     f"(it serves: {', '.join(answer) or 'nothing'})"
                 )
         if problems:
-            raise EndpointError("; ".join(problems))
+            raise EndpointError(self.redactor.scrub("; ".join(problems)))
 
     def submit(self, cases: Sequence[Case]) -> None:
         """Plan, admit (highest priority first) and send the calls of ``cases`` not submitted yet."""
@@ -379,18 +386,20 @@ class Pipeline:
         if not failed:
             return Gathered(outcomes, result)
         result.status = "error"
-        result.error = failed[0].error
+        result.error = self.redactor.scrub_optional(failed[0].error)
         endpoint = self.endpoints.get(failed[0].endpoint)
         url = endpoint.base_url if endpoint is not None else "?"
         explanation = (
             f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(outcomes)} calls "
             f"to endpoint {failed[0].endpoint!r} ({url}) failed: {failed[0].error}"
         )
-        return Gathered(outcomes, result, explanation)
+        return Gathered(outcomes, result, self.redactor.scrub(explanation))
 
     def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
         """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
         verdict = judge_case(self, case, gathered.outcomes, self.settings.config.judge)
+        self.redactor.learn(case, gathered.outcomes)
+        scrub = self.redactor.scrub
         result = gathered.result
         if verdict.judge.outcomes:
             result.judge_tokens = verdict.judge.tokens
@@ -401,13 +410,18 @@ class Pipeline:
         result.repeats = verdict.repeats
         result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
         outcomes = gathered.outcomes
-        result.output = excerpt(outcomes[verdict.shown].text, OUTPUT_EXCERPT) if outcomes else ""
-        result.verdicts = list(verdict.runs[verdict.shown]) if verdict.runs else []
+        result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
+        shown = verdict.runs[verdict.shown] if verdict.runs else []
+        result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
         if verdict.cut is not None:
             result.status, result.skip_reason = "skipped", str(verdict.cut)
         else:
             result.status = "passed" if verdict.passed(case.threshold) else "failed"
         return verdict
+
+    def explain(self, case: Case, gathered: Gathered, verdict: CaseVerdict) -> str:
+        """Why ``case`` failed, in a few lines, with secrets scrubbed (pytest's failure text, JUnit)."""
+        return self.redactor.scrub(verdict.explain(case, gathered.outcomes))
 
     def evaluate(self, cases: Sequence[Case]) -> Iterator[CaseResult]:
         """Send every case ahead, then yield each one's result in order (what a script wants)."""
@@ -420,7 +434,8 @@ class Pipeline:
                 yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
                 continue
             except HelmEvalError as exc:
-                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=str(exc))
+                error = self.redactor.scrub(str(exc))
+                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=error)
                 continue
             if gathered.error is None:
                 self.judge(case, gathered)

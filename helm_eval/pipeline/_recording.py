@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from helm_eval._records import Call, CaseResult, Outcome
 from helm_eval.ledger import DEFAULT_MAX_TOKENS, CallRow, CostModel, Finished, Ledger, LedgerWriter
+from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses
 
 
@@ -19,13 +20,21 @@ class Recorder:
     """Queues finished calls for the ledger, prices them, and shares GPU cost at the end."""
 
     def __init__(
-        self, ledger: Ledger, run_id: str, labels: dict[str, str | None], cost: CostModel, responses: Responses
+        self,
+        ledger: Ledger,
+        run_id: str,
+        labels: dict[str, str | None],
+        cost: CostModel,
+        responses: Responses,
+        keys: Redactor,
     ) -> None:
         self.ledger = ledger
         self.run_id = run_id
         self.labels = labels
         self.cost = cost
-        self.writer = LedgerWriter(ledger.url, self._row, also=lambda item: responses.store(item.call, item.outcome))
+        self.writer = LedgerWriter(
+            ledger.url, self._row, also=lambda item: responses.store(item.call, item.outcome, keys)
+        )
         self._responses = responses
         self._wall: dict[str, list[float]] = {}
         self._lock = threading.Lock()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch import Endpoint, ResponseCache, cache_key
+from helm_eval.pipeline._redaction import Redactor
 
 
 class Responses:
@@ -42,9 +43,15 @@ class Responses:
         """The stored answer to ``call`` found while planning, or ``None``."""
         return self._hits.get(call.cache_key) if call.cache_key else None
 
-    def store(self, call: Call, outcome: Outcome | None) -> None:
-        """Keep a fresh successful answer (recording thread); errors and hits are never stored."""
+    def store(self, call: Call, outcome: Outcome | None, keys: Redactor | None = None) -> None:
+        """Keep a fresh successful answer (recording thread); errors and hits are never stored.
+
+        Configured API keys are scrubbed from it. A secret a guardrail found stays: a replay must fail the same
+        way the call did (the cache file stays in the private ``.helm-eval/`` directory; reports never show it).
+        """
         if self.cache is not None and outcome is not None and call.cache_key is not None:
+            if keys is not None:
+                outcome = dataclasses.replace(outcome, text=keys.scrub(outcome.text))
             self.cache.put(call.cache_key, outcome)
 
     def errors(self) -> list[str]:

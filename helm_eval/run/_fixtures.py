@@ -75,7 +75,8 @@ class HelmModel:
             pytest.skip(str(cut))
         self._item.stash.setdefault(PYTHON_CALLS_KEY, []).append(outcome)
         if outcome.error:
-            raise ModelCallError(f"call to endpoint {name!r} ({target.base_url}) failed: {outcome.error}")
+            error = self._pipeline.redactor.scrub(outcome.error)
+            raise ModelCallError(f"call to endpoint {name!r} ({target.base_url}) failed: {error}")
         return outcome
 
     __call__ = chat

@@ -148,6 +148,7 @@ class HelmEvalSession:
         calls = item.stash.get(PYTHON_CALLS_KEY, None)
         if calls and call.when == "call" and RESULT_KEY not in item.stash:
             entry = python_result(item, calls)
+            entry.output = self.pipeline.redactor.scrub(entry.output)
             entry.cost_usd = self.pipeline.recorder.case_cost(calls)
             item.stash[RESULT_KEY] = entry
             record_usage_properties(item, entry)

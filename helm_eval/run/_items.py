@@ -76,10 +76,11 @@ class CaseItem(pytest.Item):
             # reported at the suite line, not at this line of helm-eval
             raise pytest.skip.Exception(str(cut), _use_item_location=True) from None
         except HelmEvalError as exc:  # input guardrails, or the endpoint check
+            error = pipeline.redactor.scrub(str(exc))
             self.stash[RESULT_KEY] = CaseResult(
-                self.nodeid, case.file, case.line, "error", suite=case.file, error=str(exc)
+                self.nodeid, case.file, case.line, "error", suite=case.file, error=error
             )
-            raise CaseCallError(f"{case.file}:{case.line}: {case.id}: helm-eval: {exc}") from None
+            raise CaseCallError(f"{case.file}:{case.line}: {case.id}: helm-eval: {error}") from None
         result = self.gathered.result
         self.stash[RESULT_KEY] = result
         record_usage_properties(self, result)
@@ -95,7 +96,7 @@ class CaseItem(pytest.Item):
         if verdict.cut is not None:
             raise pytest.skip.Exception(str(verdict.cut), _use_item_location=True)
         if result.status == "failed":
-            raise CaseFailed(verdict.explain(self.case, self.gathered.outcomes))
+            raise CaseFailed(pipeline.explain(self.case, self.gathered, verdict))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
         """Our own failures explain themselves; anything else gets pytest's usual report."""
