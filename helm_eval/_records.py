@@ -105,6 +105,9 @@ class Outcome:
     cache_hit: bool = False
     error: str | None = None
     """Set when the call failed for good (after retries); ``text`` is then empty."""
+    unsettled_attempts: int = 0
+    """Attempts abandoned after the request went out (timeouts, dropped connections, unreadable answers): the
+    server may have generated for them, so each is charged its whole reservation."""
 
     @property
     def total_tokens(self) -> int | None:

@@ -16,6 +16,7 @@ import aiohttp
 from helm_eval._records import Call, Outcome
 from helm_eval._text import inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
+from helm_eval.dispatch._breaker import Breaker
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.25
@@ -56,6 +57,10 @@ class _Retryable(Exception):
 
 
 class _Fatal(Exception):
+    pass
+
+
+class _Malformed(_Retryable):
     pass
 
 
@@ -116,44 +121,75 @@ class ChatClient:
         self._rng = rng or random.Random()
 
     async def chat(
-        self, endpoint: Endpoint, call: Call, slots: asyncio.Semaphore, on_send: Callable[[], None] | None = None
+        self,
+        endpoint: Endpoint,
+        call: Call,
+        slots: asyncio.Semaphore,
+        on_send: Callable[[], None] | None = None,
+        breaker: Breaker | None = None,
     ) -> Outcome:
         """Send ``call``; retry transient failures; return an ``Outcome`` (with ``error`` set if it never worked).
 
         ``slots`` bounds requests in flight; it is released while backing off so a waiting retry does not hold
-        capacity that other calls could use.
+        capacity that other calls could use. Once ``breaker`` is open the call ends at once, unsent.
         """
         body = json.dumps(build_payload(call)).encode()
         url = f"{endpoint.base_url}/chat/completions"
         timeout = aiohttp.ClientTimeout(total=endpoint.timeout)
         last_error = ""
+        unsettled = 0
+        attempts = 0
         for attempt in range(self._retries + 1):
             retry_after: float | None = None
             async with slots:
+                if breaker is not None and breaker.open:
+                    error = (
+                        breaker.refuse(endpoint.name)
+                        if attempt == 0
+                        else f"{last_error}; {breaker.reason(endpoint.name)}"
+                    )
+                    return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempts, error=error,
+                                   unsettled_attempts=unsettled)  # fmt: skip
                 if on_send is not None:
                     on_send()
+                attempts = attempt
                 started = time.perf_counter()
                 try:
                     data = await self._post(url, body, endpoint.headers(), timeout)
                     latency_ms = (time.perf_counter() - started) * 1000
-                    return _outcome(data, endpoint, call, latency_ms, attempt)
+                    outcome = _outcome(data, endpoint, call, latency_ms, attempt)
+                    outcome.unsettled_attempts = unsettled
+                    if breaker is not None:
+                        breaker.succeeded()
+                    return outcome
+                except _Malformed as exc:  # the server answered 200: it generated, but the usage is unreadable
+                    last_error = str(exc)
+                    unsettled += 1
                 except _Retryable as exc:
                     last_error, retry_after = str(exc), exc.retry_after
                 except _Fatal as exc:
-                    return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempt, error=str(exc))
+                    return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempt, error=str(exc),
+                                   unsettled_attempts=unsettled)  # fmt: skip
                 except TimeoutError:
                     last_error = f"timed out after {endpoint.timeout:g} s"
-                except aiohttp.ClientError as exc:
+                    unsettled += 1
+                except aiohttp.ClientConnectorError as exc:  # never connected: the server saw nothing
                     last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
+                except aiohttp.ClientError as exc:  # connected, then lost: the server may be generating
+                    last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
+                    unsettled += 1
             if attempt < self._retries:
                 delay = retry_after if retry_after is not None else backoff_delay(attempt, self._rng)
                 await asyncio.sleep(delay)
+        if breaker is not None:
+            breaker.failed(last_error)
         return Outcome(
             "",
             endpoint=endpoint.name,
             model=call.model,
             retries=self._retries,
             error=f"{last_error} (after {self._retries + 1} attempts)",
+            unsettled_attempts=unsettled,
         )
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> Any:
@@ -163,7 +199,7 @@ class ChatClient:
                 try:
                     return json.loads(payload)
                 except ValueError:
-                    raise _Retryable("malformed JSON in response") from None
+                    raise _Malformed("malformed JSON in response") from None
             message = _without_key(_error_text(response.status, payload), headers)
             if response.status in RETRY_STATUSES or response.status >= 500:
                 raise _Retryable(message, parse_retry_after(response.headers.get("Retry-After")))
@@ -176,7 +212,7 @@ def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retri
         text = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise _Retryable("response has no choices[0].message") from None
+        raise _Malformed("response has no choices[0].message") from None
     return Outcome(
         text=text,
         prompt_tokens=usage.get("prompt_tokens"),

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from helm_eval._records import Call, Outcome
+from helm_eval.dispatch._breaker import Breaker
 from helm_eval.dispatch._client import ChatClient, Endpoint, list_models
 
 T = TypeVar("T")
@@ -47,6 +48,8 @@ class Dispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._client: ChatClient | None = None
         self._slots: dict[str, asyncio.Semaphore] = {}
+        self.breakers: dict[str, Breaker] = {name: Breaker() for name in self.endpoints}
+        """One circuit breaker per endpoint: a dead endpoint's remaining calls end at once."""
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
         self.submitted = 0
@@ -103,7 +106,11 @@ class Dispatcher:
         outcome: Outcome | None = None
         try:
             outcome = await self._client.chat(
-                endpoint, call, self._slots[call.endpoint], on_send=lambda: sent.append(time.time())
+                endpoint,
+                call,
+                self._slots[call.endpoint],
+                on_send=lambda: sent.append(time.time()),
+                breaker=self.breakers[call.endpoint],
             )
             return outcome
         finally:
@@ -137,6 +144,10 @@ class Dispatcher:
             return {n: (str(r) if isinstance(r, BaseException) else r) for n, r in zip(wanted, results, strict=True)}
 
         return self._run(probe())
+
+    def dead(self) -> dict[str, Breaker]:
+        """The endpoints whose breaker opened, with their breakers (reason, calls refused)."""
+        return {name: breaker for name, breaker in self.breakers.items() if breaker.open}
 
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""

@@ -34,7 +34,7 @@ from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
 from helm_eval.checks import CheckError, InputBlocked, scan_inputs
 from helm_eval.config import ENV_API_KEY, BudgetCut, EndpointError, HelmEvalError, JudgeSpec, ProjectConfig, SuiteError
-from helm_eval.dispatch import Dispatcher, Endpoint
+from helm_eval.dispatch import Breaker, Dispatcher, Endpoint
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
 from helm_eval.ledger import (
     Budget,
@@ -153,6 +153,7 @@ class Pipeline:
         self._check_error: HelmEvalError | None = None
         self._checked = False
         self._tickets: dict[str, _Ticket] = {}
+        self._dead: dict[str, Breaker] = {}
         self.admission = Admission(
             self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of
         )
@@ -464,11 +465,28 @@ class Pipeline:
         record.endpoints = {
             name: {"url": ep.base_url, "model": ep.model or ""} for name, ep in (self._endpoints or {}).items()
         }
+        for name, breaker in self._dead.items():
+            if name in record.endpoints:
+                record.endpoints[name]["down"] = breaker.reason(name).removesuffix("; not sent")
         return warnings
+
+    def dead_endpoints(self) -> list[str]:
+        """One line per endpoint that went down during the run: why, and how many calls were not sent."""
+        if self._dispatcher is not None:
+            self._dead.update(self._dispatcher.dead())
+        lines = []
+        for name, breaker in self._dead.items():
+            url = self.endpoints[name].base_url if name in self.endpoints else "?"
+            lines.append(
+                f"endpoint {name!r} ({url}) went down: {breaker.failures} calls in a row failed "
+                f"(last: {breaker.last_error}); {breaker.refused} calls were not sent"
+            )
+        return lines
 
     def close(self) -> list[str]:
         """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
         if self._dispatcher is not None:
+            self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()
             self._dispatcher = None
         warnings: list[str] = []

@@ -52,12 +52,23 @@ class Recorder:
         call, outcome = item.call, item.outcome
         reserved_prompt = call.estimated_prompt_tokens or 0
         max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
-        if outcome is not None and outcome.prompt_tokens is not None and outcome.completion_tokens is not None:
-            prompt, completion, status = outcome.prompt_tokens, outcome.completion_tokens, "ok"
-        else:
-            # sent but no usage came back (timeout, cut connection, cancelled in flight): the server may have
-            # generated, so charge the full reservation rather than let a budget be exceeded unseen
+        if outcome is None:
+            # cancelled in flight: the server may have generated, so charge the whole reservation rather than
+            # let a budget be exceeded unseen
             prompt, completion, status = reserved_prompt, max_tokens, "unknown-usage"
+        else:
+            # what the server reported for the answer, plus the whole reservation for each attempt abandoned
+            # after it went out (it may have been generated); an error the server answered, or a connection it
+            # refused, cost nothing
+            prompt, completion = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
+            prompt += outcome.unsettled_attempts * reserved_prompt
+            completion += outcome.unsettled_attempts * max_tokens
+            if outcome.error is not None:
+                status = "error"
+            elif outcome.unsettled_attempts or outcome.prompt_tokens is None or outcome.completion_tokens is None:
+                status = "unknown-usage"
+            else:
+                status = "ok"
         return CallRow(
             run_id=self.run_id,
             labels={**self.labels, "team": call.owner},
@@ -70,7 +81,7 @@ class Recorder:
             kind=call.kind,
             cost_usd=self.cost.token_cost(call.endpoint, call.model, prompt, completion),
             latency_ms=outcome.latency_ms if outcome is not None else None,
-            status=status if outcome is None or outcome.error is None else "error",
+            status=status,
             cache_hit=bool(outcome and outcome.cache_hit),
             ts=item.ended,
         )

@@ -190,7 +190,7 @@ class HelmEvalSession:
         write_summary(self.record, terminalreporter.write_line)
         for line in budget_lines(self.record):
             terminalreporter.write_line(line)
-        for notice in self.pipeline.notices:
+        for notice in [*self.pipeline.notices, *self.pipeline.dead_endpoints()]:
             terminalreporter.write_line(f"helm-eval: {notice}")
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"run record: {self.settings.report_path}")
