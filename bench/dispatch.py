@@ -175,9 +175,11 @@ def server_bound(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "ideal_s": round(ideal, 3),
         "helm_eval_wall_s": _median(helm, "wall_s"),
         "helm_eval_ratio_to_ideal": _median(helm, "ratio_to_ideal"),
+        "helm_eval_cpu_s": _median(helm, "cpu_s"),
         "goal_helm_eval_ratio": GOAL_SERVER_BOUND,
         "bare_client_wall_s": _median(bare, "wall_s"),
         "bare_client_ratio_to_ideal": _median(bare, "ratio_to_ideal"),
+        "bare_client_cpu_s": _median(bare, "cpu_s"),
         "runs": {"helm_eval": _rounded(helm), "bare_client": _rounded(bare)},
     }
 
@@ -193,51 +195,60 @@ def zero_latency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             runs["fresh"].append(_measure(double, partial(_helm_eval, project, double.url, n, args.concurrency), n))
             runs["cached"].append(_measure(double, partial(_helm_eval, project, double.url, n, args.concurrency), 0))
             runs["bare"].append(_measure(double, partial(_bare, double.url, n, args.concurrency), n))
-            base = runs["plain"][-1]["wall_s"]
+            base = runs["plain"][-1]
             for side in ("fresh", "cached", "bare"):
-                runs[side][-1]["ratio_to_plain"] = runs[side][-1]["wall_s"] / base
+                runs[side][-1]["ratio_to_plain"] = runs[side][-1]["wall_s"] / base["wall_s"]
+                runs[side][-1]["cpu_ratio_to_plain"] = runs[side][-1]["cpu_s"] / base["cpu_s"]
             walls = ", ".join(f"{side} {runs[side][-1]['wall_s']:.2f} s" for side in runs)
             print(f"zero latency {r + 1}: {walls}", file=sys.stderr, flush=True)
-    return {
+    figures: dict[str, Any] = {
         "plain_pytest_wall_s": _median(runs["plain"], "wall_s"),
-        "fresh_wall_s": _median(runs["fresh"], "wall_s"),
-        "fresh_ratio_to_plain": _median(runs["fresh"], "ratio_to_plain"),
+        "plain_pytest_cpu_s": _median(runs["plain"], "cpu_s"),
         "goal_fresh_ratio": GOAL_FRESH,
-        "cached_wall_s": _median(runs["cached"], "wall_s"),
-        "cached_ratio_to_plain": _median(runs["cached"], "ratio_to_plain"),
         "goal_cached_ratio": GOAL_CACHED,
-        "bare_client_wall_s": _median(runs["bare"], "wall_s"),
-        "bare_client_ratio_to_plain": _median(runs["bare"], "ratio_to_plain"),
-        "cpu_ms_per_case": {side: round(_median(rs, "cpu_s") * 1000 / n, 3) for side, rs in runs.items()},
-        "runs": {side: _rounded(rs) for side, rs in runs.items()},
     }
+    for side, name in (("fresh", "fresh"), ("cached", "cached"), ("bare", "bare_client")):
+        figures[f"{name}_wall_s"] = _median(runs[side], "wall_s")
+        figures[f"{name}_ratio_to_plain"] = _median(runs[side], "ratio_to_plain")
+        figures[f"{name}_cpu_s"] = _median(runs[side], "cpu_s")
+        figures[f"{name}_cpu_ratio_to_plain"] = _median(runs[side], "cpu_ratio_to_plain")
+    figures["cpu_ms_per_case"] = {side: round(_median(rs, "cpu_s") * 1000 / n, 3) for side, rs in runs.items()}
+    figures["runs"] = {side: _rounded(rs) for side, rs in runs.items()}
+    return figures
+
+
+def _row(name: str, wall: float, ratio: float, goal: str = "", cpu: float | None = None, cpu_ratio: float = 0) -> str:
+    cpu_text = "" if cpu is None else f"{cpu:8.2f}"
+    cpu_ratio_text = f"{cpu_ratio:9.3f}" if cpu_ratio else ""
+    return f"  {name:40} {wall:8.2f} {ratio:7.3f}  {goal:8} {cpu_text:>8} {cpu_ratio_text:>9}".rstrip()
 
 
 def _table(figures: dict[str, Any]) -> str:
     sb, zl, m = figures["server_bound"], figures["zero_latency"], figures["machine"]
     n = figures["cases"]
-    rows = [
+    lines = [
         f"dispatch benchmark, {n:,} cases, concurrency {figures['concurrency']}; {m['date']}, {m['cores']} cores "
         f"({m['cpu']}), load {m['load_avg_1m_at_start']} at start, bytecode cache "
         f"{'on' if figures['bytecode_cache'] else 'off'}",
-        f"{'':44} {'wall s':>8} {'ratio':>7}  goal",
+        f"  {'':40} {'wall s':>8} {'ratio':>7}  {'goal':8} {'CPU s':>8} {'CPU ratio':>9}",
         f"server-bound, latency {sb['latency_s']} s, capacity {sb['capacity']} "
         f"(median of {figures['server_repeats']}); baseline: ideal N/C x L",
-        f"  {'ideal':42} {sb['ideal_s']:8.2f} {1:7.3f}",
-        f"  {'pytest --helm-eval':42} {sb['helm_eval_wall_s']:8.2f} {sb['helm_eval_ratio_to_ideal']:7.3f}  "
-        f"<= {GOAL_SERVER_BOUND}",
-        f"  {'bare aiohttp client (floor)':42} {sb['bare_client_wall_s']:8.2f} {sb['bare_client_ratio_to_ideal']:7.3f}",
-        f"zero latency (median of {figures['repeats']}); baseline: plain pytest, {n:,} trivial tests",
-        f"  {'plain pytest':42} {zl['plain_pytest_wall_s']:8.2f} {1:7.3f}",
-        f"  {'pytest --helm-eval, fresh (empty cache)':42} {zl['fresh_wall_s']:8.2f} "
-        f"{zl['fresh_ratio_to_plain']:7.3f}  <= {GOAL_FRESH}",
-        f"  {'pytest --helm-eval, cached (second run)':42} {zl['cached_wall_s']:8.2f} "
-        f"{zl['cached_ratio_to_plain']:7.3f}  <= {GOAL_CACHED}",
-        f"  {'bare aiohttp client':42} {zl['bare_client_wall_s']:8.2f} {zl['bare_client_ratio_to_plain']:7.3f}",
-        "  CPU ms per case: " + ", ".join(f"{k} {v}" for k, v in zl["cpu_ms_per_case"].items()),
-        f"cores busy with other work during the runs (median): {figures['other_busy_cores_median']}",
+        _row("ideal", sb["ideal_s"], 1),
     ]
-    return "\n".join(rows)
+    for name, key, goal in (("pytest --helm-eval", "helm_eval", GOAL_SERVER_BOUND),
+                            ("bare aiohttp client (floor)", "bare_client", None)):  # fmt: skip
+        wall, ratio, cpu = sb[f"{key}_wall_s"], sb[f"{key}_ratio_to_ideal"], sb[f"{key}_cpu_s"]
+        lines.append(_row(name, wall, ratio, f"<= {goal}" if goal else "", cpu))
+    lines.append(f"zero latency (median of {figures['repeats']}); baseline: plain pytest, {n:,} trivial tests")
+    lines.append(_row("plain pytest", zl["plain_pytest_wall_s"], 1, "", zl["plain_pytest_cpu_s"], 1))
+    for name, key, goal in (("pytest --helm-eval, fresh (empty cache)", "fresh", GOAL_FRESH),
+                            ("pytest --helm-eval, cached (second run)", "cached", GOAL_CACHED),
+                            ("bare aiohttp client", "bare_client", None)):  # fmt: skip
+        wall, ratio = zl[f"{key}_wall_s"], zl[f"{key}_ratio_to_plain"]
+        cpu, cpu_ratio = zl[f"{key}_cpu_s"], zl[f"{key}_cpu_ratio_to_plain"]
+        lines.append(_row(name, wall, ratio, f"<= {goal}" if goal else "", cpu, cpu_ratio))
+    lines.append(f"cores busy with other work during the runs (median): {figures['other_busy_cores_median']}")
+    return "\n".join(lines)
 
 
 def main() -> None:
