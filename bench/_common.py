@@ -72,12 +72,14 @@ class Timed:
     wall: float
     cpu: float
     proc: subprocess.CompletedProcess[str]
+    launched: float
+    """Epoch seconds at launch, to place the process's own timestamps (a ledger's) in its wall time."""
 
 
 def timed(cmd: Sequence[str], cwd: Path, ok: Sequence[int] = (0,)) -> Timed:
     """Run ``cmd`` to completion; its CPU is the change in this process's reaped-children usage (run one at a time)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
+    launched, started = time.time(), time.perf_counter()
     proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env=dict(os.environ), check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -86,7 +88,7 @@ def timed(cmd: Sequence[str], cwd: Path, ok: Sequence[int] = (0,)) -> Timed:
             f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return Timed(wall, cpu, proc)
+    return Timed(wall, cpu, proc, launched)
 
 
 def run_pytest(

@@ -34,6 +34,7 @@ import datetime
 import os
 import platform
 import re
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -85,7 +86,32 @@ def _served(double: Double) -> int:
     return int(sum(float(v) for v in re.findall(r"^vllm:request_success_total\{[^}]*\} (\S+)$", text, re.M)))
 
 
-def _measure(double: Double, run: Callable[[], Timed], calls: int | None) -> dict[str, float]:
+def _wall_split(result: Timed, ledger: Path) -> dict[str, float]:
+    """Where a helm-eval run's wall went, from its ledger: before the first call, the calls, after the last.
+
+    Empty when the ledger cannot be read or holds no server call: the split is a diagnostic, not a figure.
+    """
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT ts, latency_ms FROM helm_eval_calls WHERE kind = 'call' AND cache_hit = 0"
+            ).fetchall()
+    except sqlite3.Error:
+        return {}
+    if not rows:
+        return {}
+    first_send = min(ts - latency / 1000 for ts, latency in rows)
+    last_end = max(ts for ts, _ in rows)
+    return {
+        "before_first_call_s": first_send - result.launched,
+        "calls_span_s": last_end - first_send,
+        "after_last_call_s": result.launched + result.wall - last_end,
+    }
+
+
+def _measure(
+    double: Double, run: Callable[[], Timed], calls: int | None, ledger: Path | None = None
+) -> dict[str, float]:
     """Run one process; its wall, CPU, the double's CPU and the cores busy with anything else meanwhile."""
     busy, server_cpu, served = _busy_seconds(), _pid_cpu(double.pid), _served(double)
     result = run()
@@ -98,13 +124,15 @@ def _measure(double: Double, run: Callable[[], Timed], calls: int | None) -> dic
         "cpu_s": result.cpu,
         "double_cpu_s": server_cpu,
         "other_busy_cores": max(0.0, busy - result.cpu - server_cpu) / result.wall,
+        **(_wall_split(result, ledger) if ledger is not None else {}),
     }
 
 
-def _helm_eval(project: Path, endpoint: str, n: int, concurrency: int) -> Timed:
+def _helm_eval(project: Path, endpoint: str, n: int, concurrency: int, ledger: Path) -> Timed:
     cmd = [
         sys.executable, "-m", "pytest", "--helm-eval", "--helm-eval-endpoint", endpoint,
-        "--helm-eval-concurrency", str(concurrency), "--helm-eval-cache", "on", *PYTEST_QUIET,
+        "--helm-eval-concurrency", str(concurrency), "--helm-eval-cache", "on", "--helm-eval-ledger", str(ledger),
+        *PYTEST_QUIET,
     ]  # fmt: skip
     result = timed(cmd, project)
     if f"{n} passed" not in result.proc.stdout:
@@ -143,6 +171,11 @@ def _median(runs: list[dict[str, float]], key: str) -> float:
     return round(float(statistics.median(r[key] for r in runs)), 3)
 
 
+def _split_medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = ("before_first_call_s", "calls_span_s", "after_last_call_s")
+    return {k: _median(runs, k) for k in keys} if all(k in r for r in runs for k in keys) else {}
+
+
 def _rounded(runs: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: round(v, 3) for k, v in r.items()} for r in runs]
 
@@ -151,7 +184,8 @@ def _warm_up(workdir: Path, concurrency: int) -> None:
     """One small untimed run of each command, so every measured process finds the bytecode cache written."""
     n = 20
     with double_server() as double:
-        _helm_eval(_project(workdir, "warm-up", n), double.url, n, concurrency)
+        project = _project(workdir, "warm-up", n)
+        _helm_eval(project, double.url, n, concurrency, project / "ledger.sqlite")
         _plain(_plain_project(workdir, "warm-up-plain", n), n)
         _bare(double.url, n, concurrency)
 
@@ -164,7 +198,9 @@ def server_bound(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for r in range(args.server_repeats):
             project = _project(workdir, f"server-bound-{r}", n)
             bare.append(_measure(double, partial(_bare, double.url, n, args.concurrency), n))
-            helm.append(_measure(double, partial(_helm_eval, project, double.url, n, args.concurrency), n))
+            ledger = project / "ledger.sqlite"
+            run = partial(_helm_eval, project, double.url, n, args.concurrency, ledger)
+            helm.append(_measure(double, run, n, ledger))
             for side in (bare[-1], helm[-1]):
                 side["ratio_to_ideal"] = side["wall_s"] / ideal
             print(f"server-bound {r + 1}: helm-eval {helm[-1]['wall_s']:.2f} s, bare {bare[-1]['wall_s']:.2f} s",
@@ -180,6 +216,7 @@ def server_bound(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "bare_client_wall_s": _median(bare, "wall_s"),
         "bare_client_ratio_to_ideal": _median(bare, "ratio_to_ideal"),
         "bare_client_cpu_s": _median(bare, "cpu_s"),
+        "helm_eval_wall_split_s": _split_medians(helm),
         "runs": {"helm_eval": _rounded(helm), "bare_client": _rounded(bare)},
     }
 
@@ -192,8 +229,10 @@ def zero_latency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             plain = _plain_project(workdir, f"plain-{r}", n)
             project = _project(workdir, f"zero-latency-{r}", n)  # new project: an empty response cache
             runs["plain"].append(_measure(double, partial(_plain, plain, n), 0))
-            runs["fresh"].append(_measure(double, partial(_helm_eval, project, double.url, n, args.concurrency), n))
-            runs["cached"].append(_measure(double, partial(_helm_eval, project, double.url, n, args.concurrency), 0))
+            for side, calls in (("fresh", n), ("cached", 0)):
+                ledger = project / f"ledger-{side}.sqlite"  # one per run: its calls only
+                run = partial(_helm_eval, project, double.url, n, args.concurrency, ledger)
+                runs[side].append(_measure(double, run, calls, ledger))
             runs["bare"].append(_measure(double, partial(_bare, double.url, n, args.concurrency), n))
             base = runs["plain"][-1]
             for side in ("fresh", "cached", "bare"):
@@ -212,6 +251,7 @@ def zero_latency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         figures[f"{name}_ratio_to_plain"] = _median(runs[side], "ratio_to_plain")
         figures[f"{name}_cpu_s"] = _median(runs[side], "cpu_s")
         figures[f"{name}_cpu_ratio_to_plain"] = _median(runs[side], "cpu_ratio_to_plain")
+    figures["fresh_wall_split_s"] = _split_medians(runs["fresh"])
     figures["cpu_ms_per_case"] = {side: round(_median(rs, "cpu_s") * 1000 / n, 3) for side, rs in runs.items()}
     figures["runs"] = {side: _rounded(rs) for side, rs in runs.items()}
     return figures
@@ -221,6 +261,15 @@ def _row(name: str, wall: float, ratio: float, goal: str = "", cpu: float | None
     cpu_text = "" if cpu is None else f"{cpu:8.2f}"
     cpu_ratio_text = f"{cpu_ratio:9.3f}" if cpu_ratio else ""
     return f"  {name:40} {wall:8.2f} {ratio:7.3f}  {goal:8} {cpu_text:>8} {cpu_ratio_text:>9}".rstrip()
+
+
+def _split_line(split: dict[str, float], which: str = "") -> str:
+    if not split:
+        return f"    ({which}helm-eval wall split: ledger not readable)"
+    return (
+        f"    {which}helm-eval wall split (from its ledger): {split['before_first_call_s']:.2f} s before the first "
+        f"call, {split['calls_span_s']:.2f} s of calls, {split['after_last_call_s']:.2f} s after the last"
+    )
 
 
 def _table(figures: dict[str, Any]) -> str:
@@ -239,6 +288,7 @@ def _table(figures: dict[str, Any]) -> str:
                             ("bare aiohttp client (floor)", "bare_client", None)):  # fmt: skip
         wall, ratio, cpu = sb[f"{key}_wall_s"], sb[f"{key}_ratio_to_ideal"], sb[f"{key}_cpu_s"]
         lines.append(_row(name, wall, ratio, f"<= {goal}" if goal else "", cpu))
+    lines.append(_split_line(sb["helm_eval_wall_split_s"]))
     lines.append(f"zero latency (median of {figures['repeats']}); baseline: plain pytest, {n:,} trivial tests")
     lines.append(_row("plain pytest", zl["plain_pytest_wall_s"], 1, "", zl["plain_pytest_cpu_s"], 1))
     for name, key, goal in (("pytest --helm-eval, fresh (empty cache)", "fresh", GOAL_FRESH),
@@ -247,6 +297,7 @@ def _table(figures: dict[str, Any]) -> str:
         wall, ratio = zl[f"{key}_wall_s"], zl[f"{key}_ratio_to_plain"]
         cpu, cpu_ratio = zl[f"{key}_cpu_s"], zl[f"{key}_cpu_ratio_to_plain"]
         lines.append(_row(name, wall, ratio, f"<= {goal}" if goal else "", cpu, cpu_ratio))
+    lines.append(_split_line(zl["fresh_wall_split_s"], "fresh "))
     lines.append(f"cores busy with other work during the runs (median): {figures['other_busy_cores_median']}")
     return "\n".join(lines)
 
