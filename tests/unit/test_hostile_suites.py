@@ -1,0 +1,142 @@
+"""Hostile suite files: alias bombs, tabs, broken encodings — each a fast one-line error at file:line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from helm_eval.collect import load_suite
+from helm_eval.config import SuiteError, load_yaml_text
+from helm_eval.config._yaml import MAX_ALIAS_CHARS, MAX_ALIAS_NODES
+
+BILLION_LAUGHS = """\
+prompts: ["{{q}}"]
+lol0: &l0 "lol"
+lol1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]
+lol2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]
+lol3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]
+lol4: &l4 [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]
+lol5: &l5 [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]
+lol6: &l6 [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]
+lol7: &l7 [*l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6]
+lol8: &l8 [*l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7]
+lol9: &l9 [*l8, *l8, *l8, *l8, *l8, *l8, *l8, *l8, *l8, *l8]
+tests:
+  - id: boom
+    vars: {q: hi, bomb: *l9}
+"""
+
+
+def load_error(tmp_path: Path, data: str | bytes, name: str = "x.yaml") -> SuiteError:
+    path = tmp_path / name
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.write_bytes(data)
+    with pytest.raises(SuiteError) as info:
+        load_suite(path, f"suites/{name}")
+    return info.value
+
+
+# -- alias expansion -------------------------------------------------------------------------------------------
+
+
+def test_billion_laughs_fails_fast_at_the_alias_that_crosses_the_limit(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    error = load_error(tmp_path, BILLION_LAUGHS)
+    assert time.perf_counter() - started < 2
+    # lol5 is the first level whose ten aliases add up to more than 100,000 nodes
+    assert str(error).startswith("suites/x.yaml:7: YAML aliases expand to more than 100,000 nodes")
+    assert "\n" not in str(error)
+
+
+def test_alias_expansion_counts_characters_too(tmp_path: Path) -> None:
+    big = "y" * (MAX_ALIAS_CHARS // 4 + 1)
+    text = f'prompts: ["{{{{q}}}}"]\ndoc: &doc "{big}"\ntests:\n' + "".join(
+        f"  - {{id: t{i}, vars: {{q: *doc}}}}\n" for i in range(4)
+    )
+    error = load_error(tmp_path, text)
+    assert error.line == 7
+    assert f"more than {MAX_ALIAS_CHARS:,} characters" in error.message
+
+
+def test_merge_keys_count_as_aliases(tmp_path: Path) -> None:
+    lines = ["base: &b {" + ", ".join(f"k{i}: [{', '.join(['1'] * 100)}]" for i in range(100)) + "}"]
+    lines += [f"m{i}: {{<<: *b}}" for i in range(12)]
+    with pytest.raises(SuiteError, match=r"^x.yaml:11: YAML aliases expand"):
+        load_yaml_text("\n".join(lines) + "\n", "x.yaml")
+
+
+def test_ordinary_anchors_still_load() -> None:
+    text = "common: &c {temperature: 0, max_tokens: 8}\na: *c\nb: {<<: *c, max_tokens: 9}\n"
+    assert load_yaml_text(text, "x.yaml") == {
+        "common": {"temperature": 0, "max_tokens": 8},
+        "a": {"temperature": 0, "max_tokens": 8},
+        "b": {"temperature": 0, "max_tokens": 9},
+    }
+    many = "v: &v [" + ", ".join(["x"] * 50) + "]\n" + "".join(f"k{i}: *v\n" for i in range(MAX_ALIAS_NODES // 60))
+    assert len(load_yaml_text(many, "x.yaml")) == MAX_ALIAS_NODES // 60 + 1
+
+
+def test_a_recursive_alias_is_one_line_at_its_line() -> None:
+    with pytest.raises(SuiteError, match=r"^x.yaml:2: alias \*a refers to a node that contains it"):
+        load_yaml_text("a: &a\n  - *a\n", "x.yaml")
+
+
+# -- tabs and encodings ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param('prompts: ["hi"]\ntests:\n  - id: a\n\tvars: {x: 1}\n', 4, id="tab-before-key"),
+        pytest.param('prompts: ["hi"]\ntests:\n\t- id: a\n', 3, id="tab-before-dash"),
+        pytest.param('prompts: ["hi"]\ntests:\n  - id: a\n    vars:\n    \tx: 1\n', 5, id="tab-after-spaces"),
+        pytest.param('prompts: ["hi"]\ntests:\n  -\tid: a\n', 3, id="tab-after-dash"),
+    ],
+)
+def test_a_tab_in_indentation_says_tab_at_its_line(tmp_path: Path, text: str, line: int) -> None:
+    error = load_error(tmp_path, text)
+    assert error.line == line, str(error)
+    assert "tab" in error.message
+    assert "spaces" in error.message
+
+
+def test_invalid_utf8_names_the_line_not_a_byte_offset(tmp_path: Path) -> None:
+    error = load_error(tmp_path, b'prompts: ["hi"]\ntests:\n  - id: a\n    vars: {x: "caf\xe9"}\n')
+    assert error.line == 4, str(error)
+    assert "UTF-8" in error.message
+    assert "position" not in error.message
+
+
+def test_a_control_character_names_its_line_in_one_line(tmp_path: Path) -> None:
+    error = load_error(tmp_path, 'prompts: ["hi"]\ntests:\n  - id: "a\x00b"\n')
+    assert error.line == 3, str(error)
+    assert "\n" not in str(error)
+    assert "U+0000" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        pytest.param("a:\n  - b\n  - !!timestamp 2020-99-99\n", 3, ["month"], id="bad-date"),
+        pytest.param("a: " + "1" * 5000 + "\n", 1, ["4300 digits"], id="huge-int"),
+        pytest.param("!!timestamp 2020-99-99\n", 1, ["month"], id="root-scalar"),
+    ],
+)
+def test_an_unreadable_scalar_is_an_error_at_its_line(text: str, line: int, words: list[str]) -> None:
+    with pytest.raises(SuiteError) as info:
+        load_yaml_text(text, "x.yaml")
+    assert info.value.line == line
+    assert info.value.message.startswith("invalid YAML value: ")
+    assert "sys." not in info.value.message
+    for word in words:
+        assert word in info.value.message
+
+
+def test_merge_keys_merge_and_the_mapping_own_keys_win() -> None:
+    text = "a: &a {k: 1, j: 2}\nb: &b {k: 3, z: 4}\nc: {<<: [*a, *b], j: 9}\nd: {j: 1, j: 2}\n"
+    with pytest.raises(SuiteError, match=r"^x.yaml:4: duplicate key 'j' \(first at line 4\)"):
+        load_yaml_text(text, "x.yaml")
+    assert load_yaml_text(text.rsplit("d:", 1)[0], "x.yaml")["c"] == {"k": 1, "j": 9, "z": 4}
