@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
-from helm_eval.collect import load_suite
+from helm_eval.collect import Renderer, TemplateProblem, _template, load_suite
+from helm_eval.collect._suite import MAX_CASE_CHARS, MAX_SUITE_CHARS
 from helm_eval.config import SuiteError, load_yaml_text
 from helm_eval.config._yaml import MAX_ALIAS_CHARS, MAX_ALIAS_NODES
 
@@ -45,7 +49,7 @@ def load_error(tmp_path: Path, data: str | bytes, name: str = "x.yaml") -> Suite
 def test_billion_laughs_fails_fast_at_the_alias_that_crosses_the_limit(tmp_path: Path) -> None:
     started = time.perf_counter()
     error = load_error(tmp_path, BILLION_LAUGHS)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # milliseconds when idle; a regression takes minutes
     # lol5 is the first level whose ten aliases add up to more than 100,000 nodes
     assert str(error).startswith("suites/x.yaml:7: YAML aliases expand to more than 100,000 nodes")
     assert "\n" not in str(error)
@@ -140,3 +144,113 @@ def test_merge_keys_merge_and_the_mapping_own_keys_win() -> None:
     with pytest.raises(SuiteError, match=r"^x.yaml:4: duplicate key 'j' \(first at line 4\)"):
         load_yaml_text(text, "x.yaml")
     assert load_yaml_text(text.rsplit("d:", 1)[0], "x.yaml")["c"] == {"k": 1, "j": 9, "z": 4}
+
+
+# -- templates -------------------------------------------------------------------------------------------------
+
+HOSTILE_TEMPLATES = {
+    "repeat": "{{ 'x' * 300000000 }}",
+    "repeat-var": "{{ 'x' * n }}",
+    "repeat-list": "{{ [[1] * 999999] * 999999 }}",
+    "power": "{{ 9 ** 9999999 }}",
+    "square-loop": "{% set ns = namespace(n=3) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}{% endfor %}",
+    "percent-width": "{{ '%0999999999d' % 1 }}",
+    "format-filter": "{{ '%999999999s'|format('x') }}",
+    "ljust": "{{ 'x'.ljust(999999999) }}",
+    "format-width": "{{ '{:>999999999}'.format('x') }}",
+    "format-width-arg": "{{ '{:>{w}}'.format('x', w=999999999) }}",
+    "expandtabs": "{{ ('\t' * 1000).expandtabs(999999) }}",
+    "replace": "{{ ('x' * 999999).replace('x', 'yy') }}",
+    "center": "{{ 'x'|center(999999999) }}",
+    "indent": "{{ ('\n' * 999999)|indent(999) }}",
+    "wordwrap": "{{ ('x' * 1000)|wordwrap(1, true, 'y' * 10000) }}",
+    "batch": "{{ [1]|batch(999999999, 0)|list }}",
+    "sum": "{{ ([[1]] * 100000)|sum(start=[]) }}",
+    "concat-doubling": "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}",
+    "plus-doubling": "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+    "nested-loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "loop-output": "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}",
+    "loop-literal": "{% set s %}{% for i in range(100000) %}" + "y" * 400 + "{% endfor %}{% endset %}",
+    "macro-bomb": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+    "mutation": "{% set l = [1] %}{% for i in range(40) %}{{ l.extend(l) }}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("template", list(HOSTILE_TEMPLATES.values()), ids=list(HOSTILE_TEMPLATES))
+def test_a_template_asking_for_too_much_fails_fast_at_the_test_line(tmp_path: Path, template: str) -> None:
+    text = f"prompts: [{json.dumps(template)}]\ntests:\n  - id: a\n    vars: {{n: 300000000}}\n"
+    started = time.perf_counter()
+    error = load_error(tmp_path, text)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 10, f"took {elapsed:.1f} s"  # about a second at most when idle
+    assert error.line == 3, str(error)
+    assert "\n" not in str(error)
+    assert error.message.startswith("tests[0]: template "), str(error)
+
+
+ORDINARY_TEMPLATES = [
+    "Say {{ word }}",
+    "{{ word|upper }} {{ word|default('x') }} {{ missing|default('none') }} {{ word|length }}",
+    "{{ word|replace('l', 'L') }} {{ word|replace('l', 'L', 1) }} {{ word|title }} {{ word|string|list|first }}",
+    "{% for m in items %}{{ loop.index }}/{{ items|length }}: {{ m.q }} -> {{ m.a }}\n{% endfor %}",
+    "{{ items|map(attribute='q')|join(', ') }} {{ items|selectattr('a')|list|length }}",
+    "{% macro row(m) %}[{{ m.q }}]{% endmacro %}{% for m in items %}{{ row(m) }}{% endfor %}",
+    "{{ '-' * 20 }} {{ '%-8s|' % word }} {{ '{:>6}'.format(word) }} {{ '%05d'|format(42) }} {{ 2 ** 10 }}",
+    "{% set ns = namespace(n=0) %}{% for i in range(100) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}",
+    "{{ doc|indent(2) }}|{{ doc|wordwrap(20) }}|{{ doc|truncate(30) }}|{{ doc|center(40) }}",
+    "{{ items|tojson }} {{ {'a': 1}|items|list }} {{ word ~ '!' ~ word }} {{ [1, 2] + [3] }}",
+    "{% for i in range(1000) %}{{ i }},{% endfor %}",
+    "{{ doc.split()|sort|unique|join(' ') }} {{ doc.replace('o', '0') }} {{ ', '.join(['a', 'b']) }}",
+]
+VARS = {
+    "word": "hello",
+    "items": [{"q": "2+2", "a": "4"}, {"q": "capital of France", "a": "Paris"}, {"q": "empty", "a": ""}],
+    "doc": "one two three four five six seven eight nine ten\neleven twelve",
+}
+
+
+@pytest.mark.parametrize("template", ORDINARY_TEMPLATES)
+def test_ordinary_templates_render_as_in_jinja(template: str) -> None:
+    plain = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    assert Renderer().render(template, VARS) == plain.from_string(template).render(VARS)
+
+
+def test_templates_share_a_budget_per_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_template, "MAX_SUITE_TEMPLATE_STEPS", 250_000)
+    renderer = Renderer()
+    loop = "{% for i in range(100000) %}{% endfor %}"
+    renderer.render(loop, {})
+    renderer.render(loop, {})
+    with pytest.raises(TemplateProblem, match=r"^template refused: the suite's templates take more than 250,000"):
+        renderer.render(loop, {})
+
+
+def test_a_template_with_too_many_tags_is_refused_before_compiling() -> None:
+    with pytest.raises(TemplateProblem, match=r"^template refused: the template has 1,001 tags; a template may have"):
+        Renderer().render("{{ x }}" * 1001, {"x": 1})
+
+
+# -- what input guardrails will scan ---------------------------------------------------------------------------
+
+
+def test_a_case_holding_more_than_the_scan_limit_is_refused_at_its_line(tmp_path: Path) -> None:
+    big = "word " * (MAX_CASE_CHARS // 5 + 1)
+    error = load_error(
+        tmp_path,
+        'prompts: ["{{q}}"]\ntests:\n  - id: small\n    vars: {q: hi}\n  - id: big\n'
+        f'    vars: {{q: hi, doc: "{big}"}}\n',
+    )
+    assert error.line == 5
+    assert error.message.startswith(f"tests[1]: vars and messages hold over {MAX_CASE_CHARS:,} characters")
+
+
+def test_a_default_var_counts_for_every_test_it_reaches(tmp_path: Path) -> None:
+    doc = "word " * (MAX_CASE_CHARS // 10)  # 1,000,000 characters, scanned once per test
+    tests = "".join(f"  - id: t{i}\n" for i in range(MAX_SUITE_CHARS // len(doc) + 1))
+    text = f'prompts: ["hi"]\ndefaultTest:\n  vars: {{doc: "{doc}"}}\ntests:\n{tests}'
+    started = time.perf_counter()
+    error = load_error(tmp_path, text)
+    assert time.perf_counter() - started < 10
+    assert error.line == 4 + MAX_SUITE_CHARS // len(doc)  # tests[0] is at line 5; a case holds a little more
+    assert f"over {MAX_SUITE_CHARS:,} characters in all" in error.message
