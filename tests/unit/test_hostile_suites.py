@@ -14,6 +14,7 @@ from helm_eval.collect import Renderer, TemplateProblem, _template, load_suite
 from helm_eval.collect._suite import MAX_CASE_CHARS, MAX_SUITE_CHARS
 from helm_eval.config import SuiteError, load_yaml_text
 from helm_eval.config._yaml import MAX_ALIAS_CHARS, MAX_ALIAS_NODES
+from tests.conftest import Project
 
 BILLION_LAUGHS = """\
 prompts: ["{{q}}"]
@@ -254,3 +255,28 @@ def test_a_default_var_counts_for_every_test_it_reaches(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 10
     assert error.line == 4 + MAX_SUITE_CHARS // len(doc)  # tests[0] is at line 5; a case holds a little more
     assert f"over {MAX_SUITE_CHARS:,} characters in all" in error.message
+
+
+# -- under pytest ----------------------------------------------------------------------------------------------
+
+
+def test_hostile_suites_fail_their_own_collection_fast_without_a_traceback(project: Project) -> None:
+    project.suite("bomb.yaml", BILLION_LAUGHS)
+    project.suite("mul.yaml", "prompts: [\"{{ 'x' * 300000000 }}\"]\ntests:\n  - id: a\n")
+    project.suite("tab.yaml", 'prompts: ["hi"]\ntests:\n\t- id: a\n')
+    project.suite("good.yaml", 'prompts: ["Say hi"]\ntests:\n  - id: hello\n')
+    started = time.perf_counter()
+    result = project.run("--continue-on-collection-errors")
+    assert time.perf_counter() - started < 30
+    result.stdout.fnmatch_lines_random(
+        [
+            "suites/bomb.yaml:7: YAML aliases expand to more than 100,000 nodes*",
+            "suites/mul.yaml:3: tests[[]0]: template refused: '[*]' would build a value of 300,000,000 characters*",
+            "suites/tab.yaml:3: invalid YAML: a tab character in the indentation*",
+        ]
+    )
+    result.assert_outcomes(passed=1, errors=3)
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    assert "INTERNALERROR" not in output
+    assert len(project.chat_requests()) == 1
