@@ -55,8 +55,8 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     if not isinstance(data, dict):
         raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
     spec = validate(SuiteSpec, data, name)
-    packs = load_packs(path, name, spec.include, data)
     root = _rootdir(path, name)
+    packs = load_packs(path, name, spec.include, data, root)
     prompts = _prompts(name, spec.prompts, data)
     default = spec.defaultTest or TestSpec()
     base_options = _merge_options(defaults, None)

@@ -280,3 +280,67 @@ def test_hostile_suites_fail_their_own_collection_fast_without_a_traceback(proje
     assert "Traceback" not in output
     assert "INTERNALERROR" not in output
     assert len(project.chat_requests()) == 1
+
+
+# -- include: packs stay inside the project ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["../../outside.pack.yaml", "{outside}", "/proc/self/environ", "/etc/passwd", "../link.pack.yaml", "../loop"],
+)
+def test_include_outside_the_project_is_refused_at_its_line(tmp_path: Path, ref: str) -> None:
+    project = tmp_path / "project"
+    outside = tmp_path / "outside.pack.yaml"
+    outside.write_text("description: SECRET-TOKEN-123\ndefaultTest: {tags: [SECRET]}\n", encoding="utf-8")
+    (project / "suites").mkdir(parents=True)
+    (project / "link.pack.yaml").symlink_to(outside)
+    (project / "loop").symlink_to(project / "loop")
+    ref = ref.format(outside=outside)
+    suite = project / "suites" / "a.yaml"
+    suite.write_text(f'prompts: ["hi"]\ninclude:\n  - helm-eval:guardrails\n  - "{ref}"\ntests:\n  - id: t\n')
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite, "suites/a.yaml")
+    assert str(info.value) == (
+        f"suites/a.yaml:4: include[1]: {ref!r} is outside the project; a pack must be a file under the rootdir "
+        "(copy it into the repository) or a shipped pack (helm-eval:<name>)"
+    )
+
+
+def test_a_missing_file_outside_the_project_is_outside_not_missing(tmp_path: Path) -> None:
+    (tmp_path / "suites").mkdir()
+    suite = tmp_path / "suites" / "a.yaml"
+    suite.write_text('prompts: ["hi"]\ninclude: ["/etc/no-such-file"]\ntests:\n  - id: t\n')
+    with pytest.raises(SuiteError, match="is outside the project"):
+        load_suite(suite, "suites/a.yaml")
+
+
+def test_include_inside_the_project_by_relative_or_absolute_path(tmp_path: Path) -> None:
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "suites").mkdir()
+    pack = tmp_path / "packs" / "house.pack.yaml"
+    pack.write_text("defaultTest: {tags: [house]}\n", encoding="utf-8")
+    (tmp_path / "suites" / "link.pack.yaml").symlink_to(pack)
+    for ref in ["../packs/house.pack.yaml", str(pack), "link.pack.yaml"]:
+        suite = tmp_path / "suites" / "a.yaml"
+        suite.write_text(f'prompts: ["hi"]\ninclude: ["{ref}"]\ntests:\n  - id: t\n', encoding="utf-8")
+        (case,) = load_suite(suite, "suites/a.yaml")
+        assert case.tags == ("house",)
+    broken = tmp_path / "packs" / "broken.pack.yaml"
+    broken.write_text("defaultTest: {tagz: []}\n", encoding="utf-8")
+    suite.write_text(f'prompts: ["hi"]\ninclude: ["{broken}"]\ntests:\n  - id: t\n', encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"^packs/broken.pack.yaml:1: defaultTest.tagz: unknown field"):
+        load_suite(suite, "suites/a.yaml")
+
+
+def test_an_outside_include_under_pytest_leaves_nothing_of_the_file_in_the_reports(project: Project) -> None:
+    outside = project.path.parent / f"{project.path.name}-secret.pack.yaml"
+    outside.write_text("description: SECRET-TOKEN-123\ndefaultTest: {tags: [secret]}\n", encoding="utf-8")
+    ref = f"../../{outside.name}"
+    project.suite("bad.yaml", f'include: ["{ref}"]\nprompts: ["hi"]\ntests:\n  - id: t\n')
+    project.suite("good.yaml", 'prompts: ["Say hi"]\ntests:\n  - id: hello\n')
+    result = project.run("--continue-on-collection-errors", "--helm-eval-report", "run.json", "--junitxml", "j.xml")
+    result.stdout.fnmatch_lines([f"suites/bad.yaml:1: include[[]0]: '{ref}' is outside the project; *"])
+    result.assert_outcomes(passed=1, errors=1)
+    for text in (result.stdout.str(), (project.path / "run.json").read_text(), (project.path / "j.xml").read_text()):
+        assert "SECRET-TOKEN-123" not in text
