@@ -32,3 +32,17 @@ def quote(text: str, limit: int = 80) -> str:
     """A one-line quoted excerpt for messages, newlines and backslashes escaped."""
     shown = excerpt(text.replace("\\", "\\\\").replace("\n", "\\n"), limit)
     return f"'{shown}'"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> tuple[str, int]:
+    r"""``text`` with every lone surrogate replaced by U+FFFD, and how many were replaced.
+
+    JSON can carry a lone surrogate (``"\ud800"``); in a Python string it cannot be encoded as UTF-8, so the
+    first report written to a file would fail. Paired surrogates never reach here: JSON decoding joins them.
+    """
+    if text.isascii():
+        return text, 0
+    return _SURROGATE.subn("\ufffd", text)
