@@ -8,12 +8,17 @@ Third-party checks register through the ``helm_eval.checks`` entry-point group, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from helm_eval._records import Assertion, Outcome, Verdict
+from helm_eval._text import excerpt
 from helm_eval.checks._python import resolve
 from helm_eval.checks._types import (
     PYTHON_PREFIX,
@@ -140,16 +145,31 @@ def run_check(
     messages: Sequence[dict[str, str]] = (),
     judge: JudgeFn | None = None,
 ) -> Verdict:
-    """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash."""
+    """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash.
+
+    That includes ``SystemExit`` and a ``KeyboardInterrupt`` the check raises itself (a team's check calling
+    ``sys.exit()``); a real Ctrl-C while the check runs still stops the run.
+    """
     check = REGISTRY.get(assertion.type)
     if check is None:
         return Verdict(assertion.label, "error", f"unknown assertion type {assertion.label!r}")
-    try:
-        found = check.fn(CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge))
-    except CheckError as exc:
-        return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)
-    except Exception as exc:  # a check's own bug or bad runtime data must not abort the run
-        return Verdict(assertion.label, "error", f"{type(exc).__name__}: {exc}", threshold=assertion.threshold)
+    with _watching_ctrl_c() as pressed:
+        try:
+            found = check.fn(
+                CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge)
+            )
+        except CheckError as exc:
+            return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)
+        except Exception as exc:  # a check's own bug or bad runtime data must not abort the run
+            return Verdict(assertion.label, "error", f"{type(exc).__name__}: {exc}", threshold=assertion.threshold)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the check's own code
+            if isinstance(exc, KeyboardInterrupt) and pressed():
+                raise
+            text = " ".join(str(exc).split())
+            reason = f"{assertion.type} raised {type(exc).__name__}" + (f": {excerpt(text)}" if text else "")
+            return Verdict(assertion.label, "error", reason, threshold=assertion.threshold)
     passed = found.passed != assertion.negate
     return Verdict(
         assertion.label,
@@ -158,6 +178,31 @@ def run_check(
         score=found.score,
         threshold=assertion.threshold if assertion.threshold is not None else found.threshold,
     )
+
+
+@contextmanager
+def _watching_ctrl_c() -> Iterator[Callable[[], bool]]:
+    """Tell a real Ctrl-C (SIGINT) from a ``KeyboardInterrupt`` raised by code: yields "was SIGINT received?".
+
+    Python's SIGINT handler, when installed, is wrapped to note the signal before it raises. Off the main thread,
+    or with SIGINT ignored, no ``KeyboardInterrupt`` can come from the keyboard.
+    """
+    received = False
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield lambda: False
+        return
+
+    def note(signum: int, frame: FrameType | None) -> Any:
+        nonlocal received
+        received = True
+        return previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 __all__ = [

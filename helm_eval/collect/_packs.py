@@ -48,17 +48,22 @@ def load_pack(path: Path, name: str) -> Pack:
     return Pack(name, validate(PackSpec, data, name), data)
 
 
-def load_packs(suite_path: Path, suite_name: str, refs: list[str], suite_data: Any) -> list[Pack]:
+def load_packs(
+    suite_path: Path, suite_name: str, refs: list[str], suite_data: Any, project: Path | None = None
+) -> list[Pack]:
     """The packs named by a suite's ``include`` list, in order.
 
-    A reference is a path relative to the suite file or ``helm-eval:<name>``; one that cannot be found is a
-    ``SuiteError`` at its line in the suite, a malformed pack one at its own file and line.
+    A reference is a path relative to the suite file or ``helm-eval:<name>``. A path must stay inside
+    ``project`` (the rootdir; the suite's own directory when not given) once ``..`` and symlinks are resolved:
+    a suite comes from a pull request, and what it includes ends up in errors and reports. One that is outside
+    or cannot be found is a ``SuiteError`` at its line in the suite, a malformed pack one at its own file and line.
     """
+    root = (project or suite_path.parent).resolve()
     packs: list[Pack] = []
     seen: dict[Path, int] = {}
     for index, ref in enumerate(refs):
         line = line_of(suite_data, ("include", index))
-        path, display = _locate(suite_path, suite_name, ref, index, line)
+        path, display = _locate(suite_path, suite_name, ref, index, line, root)
         key = path.resolve()
         if key in seen:
             raise SuiteError(suite_name, line, f"include[{index}]: {ref!r} is already included (include[{seen[key]}])")
@@ -67,7 +72,7 @@ def load_packs(suite_path: Path, suite_name: str, refs: list[str], suite_data: A
     return packs
 
 
-def _locate(suite_path: Path, suite_name: str, ref: str, index: int, line: int | None) -> tuple[Path, str]:
+def _locate(suite_path: Path, suite_name: str, ref: str, index: int, line: int | None, root: Path) -> tuple[Path, str]:
     if ref.startswith(PACK_PREFIX):
         name = ref[len(PACK_PREFIX) :]
         path = shipped_packs_dir() / f"{name}.yaml"
@@ -78,8 +83,22 @@ def _locate(suite_path: Path, suite_name: str, ref: str, index: int, line: int |
         return path, f"helm_eval/packs/{name}.yaml"
     if not ref.strip():
         raise SuiteError(suite_name, line, f"include[{index}]: empty pack reference")
-    path = suite_path.parent / ref
-    display = ref if Path(ref).is_absolute() else posixpath.normpath(posixpath.join(posixpath.dirname(suite_name), ref))
+    try:
+        path = (suite_path.parent / ref).resolve()
+        inside = path.relative_to(root)
+    except (OSError, RuntimeError, ValueError):  # outside, a symlink loop, a NUL byte
+        # checked before existence, so a suite cannot probe the runner's files either
+        raise SuiteError(
+            suite_name,
+            line,
+            f"include[{index}]: {ref!r} is outside the project; a pack must be a file under the rootdir "
+            f"(copy it into the repository) or a shipped pack ({PACK_PREFIX}<name>)",
+        ) from None
+    display = (
+        inside.as_posix()
+        if Path(ref).is_absolute()
+        else posixpath.normpath(posixpath.join(posixpath.dirname(suite_name), ref))
+    )
     if not path.is_file():
         raise SuiteError(
             suite_name,

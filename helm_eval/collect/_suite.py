@@ -25,6 +25,12 @@ from helm_eval.config import (
     validate,
 )
 
+MAX_CASE_CHARS = 2_000_000
+"""Characters of vars and rendered messages one case may hold: input guardrails scan them all before it runs."""
+MAX_SUITE_CHARS = 20_000_000
+"""Characters of vars and rendered messages all the cases of one suite may hold together (vars are counted for
+every case they reach: a ``defaultTest`` var is scanned once per test)."""
+
 
 class _Prompt:
     __slots__ = ("label", "line", "messages")
@@ -49,8 +55,8 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     if not isinstance(data, dict):
         raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
     spec = validate(SuiteSpec, data, name)
-    packs = load_packs(path, name, spec.include, data)
     root = _rootdir(path, name)
+    packs = load_packs(path, name, spec.include, data, root)
     prompts = _prompts(name, spec.prompts, data)
     default = spec.defaultTest or TestSpec()
     base_options = _merge_options(defaults, None)
@@ -64,6 +70,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     renderer = Renderer()
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    suite_chars = 0
     for index, test in enumerate(spec.tests):
         test_line = line_of(data, ("tests", index)) or 1
         base_id = _test_id(test, index)
@@ -81,6 +88,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
         own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
         input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
         options = _merge_options(base_options, test.options)
+        vars_chars = _text_size(variables, MAX_CASE_CHARS)
         for prompt in prompts:
             case_id = base_id if len(prompts) == 1 else f"{base_id}[{prompt.label}]"
             try:
@@ -96,6 +104,23 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
             except TemplateProblem as exc:
                 where = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
                 raise SuiteError(name, test_line, f"tests[{index}]{where}: {exc}") from None
+            case_chars = vars_chars + sum(len(m["content"]) for m in messages)
+            suite_chars += case_chars
+            if case_chars > MAX_CASE_CHARS:
+                raise SuiteError(
+                    name,
+                    test_line,
+                    f"tests[{index}]: vars and messages hold over {MAX_CASE_CHARS:,} characters, more than "
+                    "input guardrails scan for one case; shorten them",
+                )
+            if suite_chars > MAX_SUITE_CHARS:
+                raise SuiteError(
+                    name,
+                    test_line,
+                    f"tests[{index}]: the suite's vars and messages hold over {MAX_SUITE_CHARS:,} characters in all "
+                    "(a defaultTest var counts once per test), more than input guardrails scan for one suite; "
+                    "split the suite or shorten them",
+                )
             cases.append(
                 Case(
                     id=case_id,
@@ -158,6 +183,22 @@ def _input_allow(
             )
         allowed.extend(inputs.allow)
     return tuple(dict.fromkeys(allowed))
+
+
+def _text_size(value: Any, limit: int) -> int:
+    """Characters of the strings (and keys) in ``value``, walked; stops once past ``limit``."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
 
 
 def _first(*values: float | None) -> float:

@@ -1,4 +1,8 @@
-"""The OpenAI-compatible HTTP client: one chat request with retries, backoff and Retry-After."""
+r"""The OpenAI-compatible HTTP client: one chat request with retries, backoff and Retry-After.
+
+A response is the server's text: it is cleaned once, here, before anything else sees it. Bytes that are not
+UTF-8 and lone surrogates (``"\ud800"`` in the JSON) become U+FFFD, so no report fails to encode it later.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from helm_eval._records import Call, Outcome
-from helm_eval._text import inert
+from helm_eval._text import clean_text, inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
 from helm_eval.dispatch._breaker import Breaker
 
@@ -83,16 +87,26 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, min(seconds, RETRY_AFTER_CAP_S))
 
 
+def decode_json(body: bytes) -> tuple[Any, int]:
+    """A response body's JSON, with invalid UTF-8 replaced by U+FFFD, and how many characters were replaced.
+
+    Raises ``ValueError`` when the body is not JSON. Lone surrogates inside strings are left to ``clean_text``.
+    """
+    text = body.decode("utf-8", "replace")
+    replaced = text.count("\ufffd") - body.count("\ufffd".encode())  # a genuine U+FFFD is not a replacement
+    return json.loads(text), replaced
+
+
 def _error_text(status: int, body: bytes) -> str:
     detail = ""
     try:
-        data = json.loads(body)
+        data, _ = decode_json(body)
         error = data.get("error", data) if isinstance(data, dict) else data
         detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
     except ValueError:
         detail = body[:200].decode("utf-8", "replace")
     # the body is the server's text, shown in reports and terminals: escape control characters
-    return f"HTTP {status}" + (f": {inert(detail[:300])}" if detail else "")
+    return f"HTTP {status}" + (f": {inert(clean_text(detail[:300])[0])}" if detail else "")
 
 
 def _without_key(message: str, headers: dict[str, str]) -> str:
@@ -119,6 +133,8 @@ class ChatClient:
         self._session = session
         self._retries = retries
         self._rng = rng or random.Random()
+        self.replaced_chars = 0
+        """Characters of responses replaced by U+FFFD so far (invalid UTF-8, lone surrogates)."""
 
     async def chat(
         self,
@@ -155,9 +171,10 @@ class ChatClient:
                 attempts = attempt
                 started = time.perf_counter()
                 try:
-                    data = await self._post(url, body, endpoint.headers(), timeout)
+                    data, replaced = await self._post(url, body, endpoint.headers(), timeout)
                     latency_ms = (time.perf_counter() - started) * 1000
-                    outcome = _outcome(data, endpoint, call, latency_ms, attempt)
+                    outcome, cleaned = _outcome(data, endpoint, call, latency_ms, attempt)
+                    self.replaced_chars += replaced + cleaned
                     outcome.unsettled_attempts = unsettled
                     if breaker is not None:
                         breaker.succeeded()
@@ -192,12 +209,14 @@ class ChatClient:
             unsettled_attempts=unsettled,
         )
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> Any:
+    async def _post(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout
+    ) -> tuple[Any, int]:
         async with self._session.post(url, data=body, headers=headers, timeout=timeout) as response:
             payload = await response.read()
             if response.status == 200:
                 try:
-                    return json.loads(payload)
+                    return decode_json(payload)
                 except ValueError:
                     raise _Malformed("malformed JSON in response") from None
             message = _without_key(_error_text(response.status, payload), headers)
@@ -206,23 +225,31 @@ class ChatClient:
             raise _Fatal(message)
 
 
-def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retries: int) -> Outcome:
+def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retries: int) -> tuple[Outcome, int]:
+    """The outcome of a parsed response, and how many lone surrogates its strings had (now U+FFFD)."""
     try:
         choice = data["choices"][0]
         text = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
     except (KeyError, IndexError, TypeError, AttributeError):
         raise _Malformed("response has no choices[0].message") from None
-    return Outcome(
+    text, in_text = clean_text(str(text))
+    model, in_model = clean_text(str(data.get("model") or call.model))
+    finish_reason = choice.get("finish_reason")
+    in_reason = 0
+    if finish_reason is not None:
+        finish_reason, in_reason = clean_text(str(finish_reason))
+    outcome = Outcome(
         text=text,
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
         latency_ms=latency_ms,
         endpoint=endpoint.name,
-        model=str(data.get("model") or call.model),
+        model=model,
         retries=retries,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=finish_reason,
     )
+    return outcome, in_text + in_model + in_reason
 
 
 async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeout: float = 10.0) -> list[str]:
@@ -233,7 +260,7 @@ async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeou
             payload = await resp.read()
             if resp.status != 200:
                 raise ConnectionError(_without_key(_error_text(resp.status, payload), endpoint.headers()))
-            data = json.loads(payload)
+            data, _ = decode_json(payload)
     except TimeoutError:
         raise ConnectionError(f"no answer within {timeout:g} s") from None
     except aiohttp.ClientError as exc:
@@ -241,5 +268,9 @@ async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeou
     except ValueError:
         raise ConnectionError("malformed JSON from /models") from None
     models = [m for m in data.get("data", []) if isinstance(m, dict)]
-    endpoint.roots = {str(m.get("id")): str(m["root"]) for m in models if m.get("root")}
-    return [str(m.get("id")) for m in models]
+    endpoint.roots = {_clean(m.get("id")): _clean(m["root"]) for m in models if m.get("root")}
+    return [_clean(m.get("id")) for m in models]
+
+
+def _clean(value: Any) -> str:
+    return clean_text(str(value))[0]

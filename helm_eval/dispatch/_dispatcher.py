@@ -8,9 +8,9 @@ the run up front ("dispatch ahead") so the server sees a full queue, while each 
 from __future__ import annotations
 
 import asyncio
-import os
 import concurrent.futures
 import contextlib
+import os
 import random
 import threading
 import time
