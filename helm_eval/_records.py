@@ -105,6 +105,8 @@ class Outcome:
     cache_hit: bool = False
     error: str | None = None
     """Set when the call failed for good (after retries); ``text`` is then empty."""
+    replaced_chars: int = 0
+    """Invalid bytes or lone surrogates in the server's answer, replaced by U+FFFD once at the boundary."""
     unsettled_attempts: int = 0
     """Attempts abandoned after the request went out (timeouts, dropped connections, unreadable answers): the
     server may have generated for them, so each is charged its whole reservation."""
@@ -298,6 +300,8 @@ class CaseResult:
     """Team or owner the case's cost is attributed to."""
     cache_hits: int = 0
     """Calls answered from the response cache (no tokens spent)."""
+    replaced_chars: int = 0
+    """Invalid characters in the case's answers, replaced at the boundary (reported, never a crash)."""
 
     @classmethod
     def from_outcomes(
@@ -319,6 +323,7 @@ class CaseResult:
             retries=sum(o.retries for o in outcomes),
             calls=len(outcomes),
             cache_hits=sum(1 for o in outcomes if o.cache_hit),
+            replaced_chars=sum(o.replaced_chars for o in outcomes),
             **extra,
         )
 
@@ -380,6 +385,7 @@ class RunRecord:
             "cache_hits": sum(c.cache_hits for c in self.cases),
             "cost_usd": _sum_cost(self.cases),
             "judge_tokens": sum(c.judge_tokens for c in self.cases),
+            "replaced_chars": sum(c.replaced_chars for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),
         }
 

@@ -175,6 +175,7 @@ class ChatClient:
                     latency_ms = (time.perf_counter() - started) * 1000
                     outcome, cleaned = _outcome(data, endpoint, call, latency_ms, attempt)
                     self.replaced_chars += replaced + cleaned
+                    outcome.replaced_chars = replaced + cleaned
                     outcome.unsettled_attempts = unsettled
                     if breaker is not None:
                         breaker.succeeded()

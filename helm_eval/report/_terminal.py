@@ -64,6 +64,7 @@ def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
         f"completion tokens: {totals['completion_tokens']:,}  retries: {totals['retries']:,}  "
         f"cache hits: {totals['cache_hits']:,}"
         + (f"  judge tokens: {totals['judge_tokens']:,}" if totals.get("judge_tokens") else "")
+        + (f"  invalid characters replaced: {totals['replaced_chars']:,}" if totals.get("replaced_chars") else "")
     )
 
 
