@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEAD_AFTER = 5
-"""Calls in a row that must fail for good (after their retries) before an endpoint counts as dead."""
+DEAD_AFTER = 8
+"""Attempts in a row (over all calls to the endpoint) that must fail with a server-side error before it counts
+as dead: with retries backing off, the first attempts of many calls interleave, so counting whole calls would
+send nearly every call once before noticing."""
 
 
 @dataclass(slots=True)
 class Breaker:
-    """Counts calls to one endpoint that failed for good in a row; open (dead) after ``threshold`` of them."""
+    """Counts failed attempts at one endpoint in a row; open (dead) after ``threshold`` of them."""
 
     threshold: int = DEAD_AFTER
     failures: int = 0
@@ -23,11 +25,11 @@ class Breaker:
     """Calls ended without being sent because the endpoint was dead."""
 
     def succeeded(self) -> None:
-        """A call got an answer: the endpoint is alive."""
+        """An attempt got an answer: the endpoint is alive."""
         self.failures = 0
 
     def failed(self, error: str) -> None:
-        """A call failed for good with a server-side error (connection, timeout, 5xx)."""
+        """An attempt failed with a server-side error (connection, timeout, 5xx)."""
         self.failures += 1
         self.last_error = error
         if self.failures >= self.threshold:
@@ -40,6 +42,5 @@ class Breaker:
 
     def reason(self, endpoint: str) -> str:
         """Why calls to ``endpoint`` are no longer sent."""
-        return (
-            f"endpoint {endpoint!r} is down ({self.failures} calls in a row failed, last: {self.last_error}); not sent"
-        )
+        failed = f"{self.failures} attempts in a row failed, last: {self.last_error}"
+        return f"endpoint {endpoint!r} is down ({failed}); not sent"

@@ -159,11 +159,8 @@ class ChatClient:
             retry_after: float | None = None
             async with slots:
                 if breaker is not None and breaker.open:
-                    error = (
-                        breaker.refuse(endpoint.name)
-                        if attempt == 0
-                        else f"{last_error}; {breaker.reason(endpoint.name)}"
-                    )
+                    reason = breaker.refuse(endpoint.name)
+                    error = reason if attempt == 0 else f"{last_error}; {reason}"
                     return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempts, error=error,
                                    unsettled_attempts=unsettled)  # fmt: skip
                 if on_send is not None:
@@ -196,11 +193,11 @@ class ChatClient:
                 except aiohttp.ClientError as exc:  # connected, then lost: the server may be generating
                     last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
                     unsettled += 1
+            if breaker is not None:
+                breaker.failed(last_error)
             if attempt < self._retries:
                 delay = retry_after if retry_after is not None else backoff_delay(attempt, self._rng)
                 await asyncio.sleep(delay)
-        if breaker is not None:
-            breaker.failed(last_error)
         return Outcome(
             "",
             endpoint=endpoint.name,

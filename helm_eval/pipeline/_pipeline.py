@@ -478,8 +478,8 @@ class Pipeline:
         for name, breaker in self._dead.items():
             url = self.endpoints[name].base_url if name in self.endpoints else "?"
             lines.append(
-                f"endpoint {name!r} ({url}) went down: {breaker.failures} calls in a row failed "
-                f"(last: {breaker.last_error}); {breaker.refused} calls were not sent"
+                f"endpoint {name!r} ({url}) went down: {breaker.failures} attempts in a row failed "
+                f"(last: {breaker.last_error}); {breaker.refused} calls ended unsent"
             )
         return lines
 

@@ -7,6 +7,8 @@ item waits for its own outcomes; reports collect the results; the session's end 
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -48,6 +50,7 @@ class HelmEvalSession:
             )
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
+        self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
         self._send_early = not self.is_worker and _selection_known_while_collecting(config, self.pipeline)
 
     # -- the vLLM server of --helm-eval-serve --------------------------------------------------------------
@@ -231,6 +234,8 @@ class HelmEvalSession:
     def pytest_unconfigure(self) -> None:
         """Never leave a server behind, whatever ended the session."""
         self._stop_server()
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
 
 
 def python_result(item: pytest.Item, outcomes: list[Outcome]) -> CaseResult:
@@ -245,6 +250,21 @@ def python_result(item: pytest.Item, outcomes: list[Outcome]) -> CaseResult:
         repeats=len(outcomes),
         output=excerpt(outcomes[-1].text, OUTPUT_EXCERPT),
     )
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM (a cancelled CI job, ``docker stop``) end the run as Ctrl-C does.
+
+    Queued calls are cancelled, the ledger is settled, the run record written, and pytest exits with its
+    "interrupted" status. Returns the handler it replaced, or ``None`` off the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"helm-eval: stopped by signal {signum} (SIGTERM)")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _selection_known_while_collecting(config: pytest.Config, pipeline: Pipeline) -> bool:
