@@ -272,3 +272,31 @@ async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeou
 
 def _clean(value: Any) -> str:
     return clean_text(str(value))[0]
+
+
+SERVER_TOKEN_COUNTERS = ("vllm:prompt_tokens_total", "vllm:generation_tokens_total")
+
+
+async def server_tokens(session: aiohttp.ClientSession, endpoint: Endpoint, timeout: float = 5.0) -> int | None:
+    """Prompt plus generation tokens the server has counted since it started; ``None`` when it does not say.
+
+    Read from vLLM's Prometheus ``/metrics`` (``vllm:prompt_tokens_total`` + ``vllm:generation_tokens_total``).
+    """
+    url = f"{endpoint.base_url.removesuffix('/v1')}/metrics"
+    try:
+        async with session.get(url, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            if resp.status != 200:
+                return None
+            text = (await resp.read()).decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in SERVER_TOKEN_COUNTERS:
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+                seen = True
+            except (IndexError, ValueError):
+                continue
+    return int(total) if seen else None

@@ -21,7 +21,7 @@ import aiohttp
 
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch._breaker import Breaker
-from helm_eval.dispatch._client import ChatClient, Endpoint, list_models
+from helm_eval.dispatch._client import ChatClient, Endpoint, list_models, server_tokens
 
 T = TypeVar("T")
 
@@ -151,6 +151,19 @@ class Dispatcher:
     def dead(self) -> dict[str, Breaker]:
         """The endpoints whose breaker opened, with their breakers (reason, calls refused)."""
         return {name: breaker for name, breaker in self.breakers.items() if breaker.open}
+
+    def server_tokens(self) -> dict[str, int | None]:
+        """Tokens each endpoint's server has counted (vLLM's ``/metrics``), ``None`` where it does not say."""
+        if self._loop is None:
+            self.start()
+
+        async def read() -> dict[str, int | None]:
+            assert self._session is not None
+            names = list(self.endpoints)
+            counts = await asyncio.gather(*(server_tokens(self._session, self.endpoints[n]) for n in names))
+            return dict(zip(names, counts, strict=True))
+
+        return self._run(read())
 
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""

@@ -13,7 +13,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,10 @@ _SCHEMA = [
         repo TEXT, pr TEXT, branch TEXT, sha TEXT, workflow TEXT, job TEXT, team TEXT,
         suite TEXT, case_id TEXT, model TEXT, endpoint TEXT, tokens INTEGER NOT NULL, usd DOUBLE PRECISION NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS helm_eval_reservations_run ON helm_eval_reservations (run_id)",
+    # what each endpoint's server had counted (vLLM's /metrics) when a run started: bounds a killed run's charge
+    """CREATE TABLE IF NOT EXISTS helm_eval_server_marks (
+        run_id TEXT NOT NULL, endpoint TEXT NOT NULL, url TEXT NOT NULL, tokens BIGINT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL)""",
 ]
 
 
@@ -248,34 +252,80 @@ class Ledger:
                 for reservation_id in reservation_ids:
                     self.execute("DELETE FROM helm_eval_reservations WHERE id = ?", (reservation_id,))
 
-    def reclaim_dead(self, max_age_s: float = 6 * 3600) -> int:
+    def reclaim_dead(
+        self, max_age_s: float = 6 * 3600, server_tokens: Mapping[str, tuple[str, int]] | None = None
+    ) -> int:
         """Turn reservations of runs that died (process gone on this host, or too old) into charged calls.
 
         A call in flight when its run was killed may have been served: it is charged at its full reservation,
-        so a crash can never let a budget be exceeded.
+        so a crash can never let a budget be exceeded. Where the dead run marked what its endpoint's server had
+        counted when it started, and ``server_tokens`` (endpoint name → (url, tokens counted now)) says what the
+        same server counts now, the charge is bounded by what the server can have processed for it since: the
+        growth of the counter less what the run itself recorded from the server's usage. The counter is the
+        server's, shared with every other client, so the bound is never below the dead run's real use.
         """
         host = socket.gethostname()
         reclaimed = 0
         with self.transaction():
             rows = self.execute(
                 "SELECT id, run_id, host, pid, ts, repo, pr, branch, sha, workflow, job, team, suite, case_id, model, "
-                "endpoint, tokens, usd FROM helm_eval_reservations"
+                "endpoint, tokens, usd FROM helm_eval_reservations ORDER BY id"
             ).fetchall()
             now = time.time()
+            room: dict[tuple[str, str], int | None] = {}
             for row in rows:
                 rid, run_id, rhost, pid, ts = row[0], row[1], row[2], row[3], row[4]
                 too_old = now - ts >= max_age_s
                 dead = too_old or (rhost == host and not _pid_alive(pid))
                 if not dead:
                     continue
+                endpoint = row[15] or ""
+                key = (run_id, endpoint)
+                if key not in room:
+                    room[key] = self._server_room(run_id, endpoint, server_tokens)
+                tokens, status = row[16], "unsettled"
+                left = room[key]
+                if left is not None:
+                    charged = min(tokens, left)
+                    room[key] = left - charged
+                    tokens, status = charged, "reconciled"
+                usd = row[17] * tokens / row[16] if row[16] else row[17]
                 labels = dict(zip(LABEL_COLUMNS, row[5:12], strict=True))
                 self._insert_calls(
-                    [CallRow(run_id, labels, row[12], row[13], row[14] or "", row[15] or "", row[16], 0,
-                             kind="unsettled", cost_usd=row[17], status="unsettled", ts=ts)]
+                    [CallRow(run_id, labels, row[12], row[13], row[14] or "", endpoint, tokens, 0,
+                             kind="unsettled", cost_usd=usd, status=status, ts=ts)]
                 )  # fmt: skip
                 self.execute("DELETE FROM helm_eval_reservations WHERE id = ?", (rid,))
                 reclaimed += 1
         return reclaimed
+
+    def _server_room(
+        self, run_id: str, endpoint: str, server_tokens: Mapping[str, tuple[str, int]] | None
+    ) -> int | None:
+        """Tokens the server can have processed for ``run_id`` beyond what the run recorded; ``None``: unknown."""
+        if not server_tokens or endpoint not in server_tokens:
+            return None
+        url, now = server_tokens[endpoint]
+        mark = self.execute(
+            "SELECT tokens FROM helm_eval_server_marks WHERE run_id = ? AND endpoint = ? AND url = ?",
+            (run_id, endpoint, url),
+        ).fetchone()
+        if mark is None or now < int(mark[0]):  # no mark, or the server restarted and its counters with it
+            return None
+        recorded = self.execute(
+            "SELECT COALESCE(SUM(tokens), 0) FROM helm_eval_calls WHERE run_id = ? AND endpoint = ? AND status = 'ok'"
+            " AND cache_hit = 0",
+            (run_id, endpoint),
+        ).fetchone()
+        return max(0, now - int(mark[0]) - int(recorded[0]))
+
+    def mark_server(self, run_id: str, endpoint: str, url: str, tokens: int) -> None:
+        """Remember what ``endpoint``'s server had counted when ``run_id`` started (see ``reclaim_dead``)."""
+        with self.transaction():
+            self.execute(
+                "INSERT INTO helm_eval_server_marks (run_id, endpoint, url, tokens, ts) VALUES (?, ?, ?, ?, ?)",
+                (run_id, endpoint, url, tokens, time.time()),
+            )
 
     # -- reads -------------------------------------------------------------------------------------------
 

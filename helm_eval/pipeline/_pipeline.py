@@ -127,8 +127,7 @@ class Pipeline:
         self.ledger = Ledger(
             ledger_url(trusted_ledger(options.ledger, policy[0], config, self.trusted), settings.rootdir)
         )
-        if reclaim and not dry_run:
-            self.ledger.reclaim_dead()
+        self._reclaim = reclaim and not dry_run
         self.budget = (
             Budget(self.budget_plan, self.ledger, "plan" if dry_run else self.run_id, self.labels)
             if self.budget_plan.active
@@ -239,9 +238,25 @@ class Pipeline:
                 self._check_endpoints(self._dispatcher)
             except HelmEvalError as exc:
                 self._check_error = exc
+            if self._reclaim:
+                self._settle_dead_runs(self._dispatcher)
         if self._check_error is not None:
             raise self._check_error
         return self._dispatcher
+
+    def _settle_dead_runs(self, dispatcher: Dispatcher) -> None:
+        """Charge what dead runs left reserved, bounded by the servers' counters; mark the counters for this run.
+
+        A run that dies in turn is settled by the next one the same way, against the mark made here.
+        """
+        counted = {
+            name: (self.endpoints[name].base_url, tokens)
+            for name, tokens in dispatcher.server_tokens().items()
+            if tokens is not None
+        }
+        self.ledger.reclaim_dead(server_tokens=counted)
+        for name, (url, tokens) in counted.items():
+            self.ledger.mark_server(self.run_id, name, url, tokens)
 
     def _check_endpoints(self, dispatcher: Dispatcher) -> None:
         problems: list[str] = []

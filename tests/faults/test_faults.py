@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,51 @@ def test_sigterm_ends_the_run_like_ctrl_c(tmp_path: Path, vllm_double: VLLMDoubl
     rows = ledger_rows(tmp_path)
     # in-flight calls are charged (the server may have generated); nothing that was never sent is
     assert 1 <= len(rows) <= sent
+
+
+def server_counted(double: VLLMDouble) -> int:
+    text = urllib.request.urlopen(double.base_url.removesuffix("/v1") + "/metrics", timeout=10).read().decode()
+    names = ("vllm:prompt_tokens_total", "vllm:generation_tokens_total")
+    return int(
+        sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] in names)
+    )
+
+
+def other_client(double: VLLMDouble) -> None:
+    body = json.dumps({"model": "double-model", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4})
+    request = urllib.request.Request(
+        double.base_url + "/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def test_a_killed_runs_charge_is_settled_against_the_servers_counters(tmp_path: Path) -> None:
+    suite(tmp_path, 4, max_tokens=40)
+    with VLLMDouble(latency=3.0) as double:
+        killed = subprocess.Popen(
+            pytest_cmd(double, "--helm-eval-concurrency=2", "--helm-eval-budget-tokens=100000"),
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while double.num_running < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert double.num_running == 2
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        while double.num_running and time.monotonic() < deadline:  # the server drops what it was given
+            time.sleep(0.05)
+        double.set(latency=0.0)
+        other_client(double)  # someone else's traffic on the shared server: the counter is not the run's alone
+        with sqlite3.connect(tmp_path / ".helm-eval" / "ledger.sqlite") as conn:
+            (mark,) = conn.execute("SELECT tokens FROM helm_eval_server_marks").fetchone()
+            reserved = conn.execute("SELECT COALESCE(SUM(tokens), 0) FROM helm_eval_reservations").fetchone()[0]
+        processed = server_counted(double) - mark  # all the server did since the killed run began: an upper bound
+        assert 0 < processed < reserved
+        subprocess.run(pytest_cmd(double), cwd=tmp_path, capture_output=True, check=False)  # the next run settles
+    with sqlite3.connect(tmp_path / ".helm-eval" / "ledger.sqlite") as conn:
+        settled = conn.execute("SELECT tokens, status FROM helm_eval_calls WHERE kind = 'unsettled'").fetchall()
+    assert len(settled) == 4  # every case was admitted (reserved) before the kill: two in flight, two queued
+    assert {status for _, status in settled} == {"reconciled"}
+    # charged what the server can have done for it (never more than reserved), not the whole reservation
+    assert sum(tokens for tokens, _ in settled) == processed
+    assert reservations_left(tmp_path) == 0
