@@ -29,7 +29,7 @@ class Breaker:
         self.failures = 0
 
     def failed(self, error: str) -> None:
-        """An attempt failed with a server-side error (connection, timeout, 5xx)."""
+        """An attempt failed with a server-side error (refused or dropped connection, 5xx); timeouts do not count."""
         self.failures += 1
         self.last_error = error
         if self.failures >= self.threshold:

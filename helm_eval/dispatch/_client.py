@@ -157,6 +157,7 @@ class ChatClient:
         attempts = 0
         for attempt in range(self._retries + 1):
             retry_after: float | None = None
+            timed_out = False
             async with slots:
                 if breaker is not None and breaker.open:
                     reason = breaker.refuse(endpoint.name)
@@ -188,12 +189,15 @@ class ChatClient:
                 except TimeoutError:
                     last_error = f"timed out after {endpoint.timeout:g} s"
                     unsettled += 1
+                    timed_out = True
                 except aiohttp.ClientConnectorError as exc:  # never connected: the server saw nothing
                     last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
                 except aiohttp.ClientError as exc:  # connected, then lost: the server may be generating
                     last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
                     unsettled += 1
-            if breaker is not None:
+            # a slow server is not a dead one (vLLM queues rather than refusing): only refused or dropped
+            # connections and server errors count towards declaring an endpoint down
+            if breaker is not None and not timed_out:
                 breaker.failed(last_error)
             if attempt < self._retries:
                 delay = retry_after if retry_after is not None else backoff_delay(attempt, self._rng)
