@@ -1,11 +1,17 @@
-"""Shared test support: the repo root on ``sys.path`` (for ``fixtures``), the ``vllm_double`` fixture, and a
-small ``Project`` helper that lays out a pytester directory the way a user's repository looks."""
+"""Shared test support: the repo root on ``sys.path`` (for ``fixtures``), the ``vllm_double`` fixture, a test
+environment without CI or helm-eval variables, the real vLLM's interpreter and model (``vllm_python``,
+``model_dir``), and a small ``Project`` helper that lays out a pytester directory the way a user's repository
+looks."""
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import json
+import os
 import sys
 import textwrap
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +29,90 @@ from fixtures.vllm_double import LoggedRequest, VLLMDouble  # noqa: E402 - needs
 
 pytest_plugins = ["fixtures.pytest_vllm_double"]
 
-HELM_ENV = ("HELM_EVAL_ENDPOINT", "HELM_EVAL_MODEL", "HELM_EVAL_API_KEY")
+# Variables that change what helm-eval or pytest does, and that a developer's shell or a CI job sets. Every test
+# starts without them, so the suite gives the same results on a laptop, in a GitHub pull-request job and in a
+# GitLab merge-request job; a test that needs one sets it itself (monkeypatch.setenv, or env= for a process it
+# starts). In-process pytester runs and runpytest_subprocess both see the cleaned os.environ.
+#   HELM_EVAL_*   endpoint, model and API key (plan/_endpoints.py), budget policy HELM_EVAL_POLICY (run and
+#                 `helm-eval plan`), HELM_EVAL_GITLAB_TOKEN (report/_cli.py), vLLM and model location
+#                 HELM_EVAL_VLLM_PYTHON, HELM_EVAL_VLLM_VENV, HELM_EVAL_CACHE (serve/), serve's
+#                 HELM_EVAL_PARENT_PID and HELM_EVAL_KILL_GRACE, and the CI scripts' HELM_EVAL_REPORTS, ...
+#   GITHUB_*      labels (ledger/_labels.py: GITHUB_ACTIONS, _REPOSITORY, _EVENT_PATH, _REF, _HEAD_REF, _REF_NAME,
+#                 _SHA, _WORKFLOW, _JOB); report/_github.py and github-action-utils: GITHUB_OUTPUT,
+#                 GITHUB_STEP_SUMMARY, GITHUB_API_URL; GITHUB_TOKEN (report/_cli.py); GITHUB_EVENT_NAME, GITHUB_BASE_REF
+#   GITLAB_*, CI_*  labels (GITLAB_CI, CI_PROJECT_PATH, CI_MERGE_REQUEST_IID, CI_MERGE_REQUEST_SOURCE_BRANCH_NAME,
+#                 CI_COMMIT_REF_NAME, CI_COMMIT_SHA, CI_PIPELINE_NAME, CI_PIPELINE_SOURCE, CI_JOB_NAME);
+#                 report/_gitlab.py: CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID
+#   CI, BUILD_NUMBER  pytest itself: on CI it stops truncating assertion and summary lines that inner runs match
+OUTSIDE_ENV = ("HELM_EVAL_*", "GITHUB_*", "GITLAB_*", "CI_*", "CI", "BUILD_NUMBER")
+
+# Settings of this test suite, not of helm-eval (which never reads them): with =1 a missing vLLM, PostgreSQL or CI
+# tool fails its tier instead of skipping it. They stay, so CI cannot pass on silently skipped tests.
+SUITE_SETTINGS = ("HELM_EVAL_REQUIRE_VLLM", "HELM_EVAL_REQUIRE_POSTGRES", "HELM_EVAL_REQUIRE_CI_TOOLS")
+
+# Where this machine keeps the real vLLM and its model, as the session started (before any test cleaned the
+# environment): only the ``vllm_python`` and ``model_dir`` fixtures use them.
+_VLLM_LOCATION = {
+    name: os.environ.get(name) for name in ("HOME", "HELM_EVAL_VLLM_PYTHON", "HELM_EVAL_VLLM_VENV", "HELM_EVAL_CACHE")
+}
+REQUIRE_VLLM = "HELM_EVAL_REQUIRE_VLLM"
+
+
+def outside_variables(environ: Mapping[str, str]) -> list[str]:
+    """The names in ``environ`` that ``OUTSIDE_ENV`` matches, less the suite's own settings."""
+    return [
+        name
+        for name in environ
+        if name not in SUITE_SETTINGS and any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTSIDE_ENV)
+    ]
 
 
 @pytest.fixture(autouse=True)
-def _clean_helm_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees a developer's own endpoint or key."""
-    for name in HELM_ENV:
-        monkeypatch.delenv(name, raising=False)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees a developer's endpoint or key, nor the CI job it runs in."""
+    for name in outside_variables(os.environ):
+        monkeypatch.delenv(name)
+
+
+def vllm_unavailable(reason: str) -> None:
+    """Skip for want of vLLM, or fail under ``HELM_EVAL_REQUIRE_VLLM=1``."""
+    if os.environ.get(REQUIRE_VLLM) == "1":
+        pytest.fail(f"{REQUIRE_VLLM}=1 but vLLM is unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def _vllm_location() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _VLLM_LOCATION.items():
+            if value is None:
+                patch.delenv(name, raising=False)
+            else:
+                patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="session")
+def vllm_python() -> str:
+    """The interpreter that runs the real vLLM (``find_vllm_python``); skips without one, or fails under
+    ``HELM_EVAL_REQUIRE_VLLM=1``."""
+    from helm_eval.serve import ServerStartError, find_vllm_python
+
+    try:
+        with _vllm_location():
+            return find_vllm_python()
+    except ServerStartError as exc:
+        vllm_unavailable(str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
+def model_dir(vllm_python: str) -> Path:
+    """SmolLM2-135M-Instruct prepared for vLLM (built on first use, as ``helm-eval models prepare smollm2``)."""
+    from helm_eval.serve import prepare_model
+
+    with _vllm_location():
+        return prepare_model("smollm2", python=vllm_python)
 
 
 class Project:

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fixtures.vllm_double import VLLMDouble
+from fixtures.vllm_double import VLLMDouble, count_tokens, render_chat
 from helm_eval.ledger import Ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -96,40 +96,58 @@ def answer_of_length(body: dict) -> str:
     return " ".join(["word"] * n)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     prompts=st.lists(st.integers(min_value=1, max_value=40), min_size=20, max_size=80),
     answer_words=st.integers(min_value=1, max_value=60),
     max_tokens=st.integers(min_value=1, max_value=48),
     budget=st.integers(min_value=50, max_value=3000),
 )
+@example(prompts=[40] * 80, answer_words=60, max_tokens=48, budget=50)  # no case fits
+@example(prompts=[1] * 20, answer_words=1, max_tokens=1, budget=3000)  # everything fits
 def test_cap_never_exceeded_at_concurrency_64(
     pytester: pytest.Pytester, prompts: list[int], answer_words: int, max_tokens: int, budget: int
 ) -> None:
     """64 calls in flight, random prompt and answer sizes: the server's own total stays within the cap and
-    equals the ledger's total."""
-    tests = "\n".join(
-        f"  - {{id: c{i}, vars: {{q: '{' '.join(['x'] * size)} words {answer_words}'}}}}"
-        for i, size in enumerate(prompts)
-    )
+    equals the ledger's total; cases are cut exactly when the cap could not hold them all."""
+    questions = [f"{' '.join(['x'] * size)} words {answer_words}" for size in prompts]
+    tests = "\n".join(f"  - {{id: c{i}, vars: {{q: '{q}'}}}}" for i, q in enumerate(questions))
     suite(
         pytester.path,
         f"prompts: ['{{{{q}}}}']\ndefaultTest: {{options: {{max_tokens: {max_tokens}}}}}\ntests:\n{tests}\n",
     )
-    ledger = pytester.path / f"ledger-{time.monotonic_ns()}.sqlite"
+    # one pytester directory serves every Hypothesis example: nothing may carry over from one to the next, so each
+    # example has its own ledger and report, and the response cache is off (a hit would cost nothing)
+    stamp = time.monotonic_ns()
+    ledger, report = pytester.path / f"ledger-{stamp}.sqlite", f"run-{stamp}.json"
     with VLLMDouble(capacity=64, latency=0.01, answer=answer_of_length) as double:
         result = pytester.runpytest_subprocess(
             "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint", double.base_url,
             "--helm-eval-concurrency", "64", "--helm-eval-budget-tokens", str(budget),
-            "--helm-eval-on-exhausted", "warn", "--helm-eval-ledger", str(ledger),
+            "--helm-eval-on-exhausted", "warn", "--helm-eval-ledger", str(ledger), "--helm-eval-cache", "off",
+            "--helm-eval-report", report,
         )  # fmt: skip
         served = double.totals.prompt_tokens + double.totals.completion_tokens
-    assert result.ret == 0
+    assert result.ret == 0, result.stdout.str()
     assert served <= budget
     rows = Ledger(str(ledger)).calls()
     assert sum(r["tokens"] for r in rows) == served
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(prompts)
+    skipped = outcomes.get("skipped", 0)
+    assert outcomes.get("passed", 0) + skipped == len(prompts)
+    assert len(rows) == len(prompts) - skipped  # a cut case is never sent
+
+    # what each case costs when it runs, and what the budget holds for it before it runs (the double's tokenizer)
+    prompt_tokens = [count_tokens(render_chat([{"role": "user", "content": q}])) for q in questions]
+    spent_by_all = sum(p + min(answer_words, max_tokens) for p in prompt_tokens)
+    reserved_by_all = sum(p + max_tokens for p in prompt_tokens)
+    if spent_by_all > budget:
+        assert skipped >= 1, "running every case would exceed the cap, so some must be cut"
+    if reserved_by_all <= budget:
+        assert skipped == 0, "every case fits under the cap, so none may be cut"
+    run_budget = json.loads((pytester.path / report).read_text())["budget"]
+    assert run_budget["cut"] == skipped
+    assert run_budget["exhausted"] is (skipped > 0)
 
 
 PR_SUITE = """
@@ -184,13 +202,21 @@ def test_pr_config_cannot_raise_the_policy(pytester: pytest.Pytester, vllm_doubl
     assert budget["source"] == "policy policy.yaml"
 
 
-def test_pr_config_may_lower_the_policy(pytester: pytest.Pytester, vllm_double: VLLMDouble) -> None:
+@pytest.mark.parametrize(("on_exhausted", "exit_code"), [("warn", 0), ("fail", 1)])
+def test_pr_config_may_lower_the_policy(
+    pytester: pytest.Pytester, vllm_double: VLLMDouble, on_exhausted: str, exit_code: int
+) -> None:
     suite(pytester.path, PR_SUITE)
-    (pytester.path / "helm-eval.yaml").write_text("budget:\n  run: {tokens: 10}\n  on_exhausted: warn\n")
+    (pytester.path / "helm-eval.yaml").write_text(f"budget:\n  run: {{tokens: 10}}\n  on_exhausted: {on_exhausted}\n")
     (pytester.path / "policy.yaml").write_text("budget:\n  run: {tokens: 1000}\n")
     result = run(pytester, vllm_double, "--helm-eval-policy", "policy.yaml")
     result.assert_outcomes(skipped=2)
-    assert record(pytester)["budget"]["source"] == "helm-eval.yaml"
+    # the policy says nothing about on_exhausted, so the project's own choice decides the exit status
+    assert result.ret == exit_code
+    budget = record(pytester)["budget"]
+    assert budget["source"] == "helm-eval.yaml"
+    assert budget["limit_tokens"] == 10
+    assert budget["action"] == on_exhausted
 
 
 def test_suite_and_case_caps(pytester: pytest.Pytester, vllm_double: VLLMDouble) -> None:

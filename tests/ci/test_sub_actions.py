@@ -197,11 +197,12 @@ def test_report_merges_two_shards_and_publishes(act_env: dict[str, Path], fake_a
     print(f"actions/report under act: {run.seconds:.1f} s")
 
 
-def test_serve_starts_vllm_for_the_suites_and_stops_it(act_env: dict[str, Path], fake_api: FakeApi) -> None:
-    cache = Path(os.environ.get("HELM_EVAL_CACHE") or Path.home() / ".cache" / "helm-eval")
-    vllm_python = os.environ.get("HELM_EVAL_VLLM_PYTHON") or str(cache / "vllm-venv" / "bin" / "python")
-    if not Path(vllm_python).is_file() or not (cache / "models" / "SmolLM2-135M-Instruct").is_dir():
-        pytest.skip("no vLLM venv or prepared smollm2 (fixtures/vllm_cpu/install.sh, helm-eval serve smollm2)")
+def test_serve_starts_vllm_for_the_suites_and_stops_it(
+    vllm_python: str, model_dir: Path, act_env: dict[str, Path], fake_api: FakeApi
+) -> None:
+    # vLLM and the model are found as the integration tier finds them: skipped without them, failed under
+    # HELM_EVAL_REQUIRE_VLLM=1
+    cache = model_dir.parent.parent  # $HELM_EVAL_CACHE/models/<model>
     consumer = make_consumer(act_env["root"], {"math.yaml": MATH_SUITE}, SERVE_WORKFLOW)
     extra = ["--var", f"HELM_EVAL_VLLM_PYTHON={vllm_python}", "--var", f"HELM_EVAL_CACHE={cache}"]
     marker = str(consumer.parent / f"{consumer.name}-cache")  # act's XDG cache dir: in every step's environment

@@ -2,22 +2,22 @@
 
 Needs ``fixtures/vllm_cpu/install.sh`` (or vLLM importable, or ``HELM_EVAL_VLLM_PYTHON``). Without it the tier
 is skipped locally — but with ``HELM_EVAL_REQUIRE_VLLM=1`` (set by .ci/run) a missing vLLM fails the run, so CI
-can never pass on silently skipped integration tests.
+can never pass on silently skipped integration tests. ``vllm_python`` and ``model_dir`` live in tests/conftest.py,
+shared with the CI-platform tests that start vLLM.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helm_eval.serve import ServerStartError, VLLMServer, find_vllm_python, prepare_model
+from helm_eval.serve import ServerStartError, VLLMServer
+from tests.conftest import vllm_unavailable
 
 MODEL_NAME = "smollm2"
-REQUIRE_ENV = "HELM_EVAL_REQUIRE_VLLM"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,26 +25,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.integration)
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{REQUIRE_ENV}=1 but vLLM is unavailable: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def vllm_python() -> str:
-    try:
-        return find_vllm_python()
-    except ServerStartError as exc:
-        _unavailable(str(exc))
-        raise
-
-
-@pytest.fixture(scope="session")
-def model_dir(vllm_python: str) -> Path:
-    return prepare_model("smollm2", python=vllm_python)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +37,7 @@ def vllm(vllm_python: str, model_dir: Path, tmp_path_factory: pytest.TempPathFac
         server.start()
         server.wait_ready()
     except ServerStartError as exc:
-        _unavailable(f"vLLM did not start: {exc}")
+        vllm_unavailable(f"vLLM did not start: {exc}")
         raise
     print(f"vllm ready in {time.monotonic() - started:.1f} s at {server.base_url}")
     try:

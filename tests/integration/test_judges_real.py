@@ -58,22 +58,24 @@ def test_smollm2_judges_rubric_and_g_eval_tokens_counted_reason_shown_cached_on_
     before = generated(vllm)
     first = run(pytester, vllm, "--helm-eval-report", "first.json")
     after = generated(vllm)
-    outcomes = first.parseoutcomes()
-    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 2, first.stdout.str()
-    assert "Traceback" not in first.stdout.str() + first.stderr.str()
+    outcomes = completed(first)
+    assert outcomes["passed"] + outcomes["failed"] == 2, first.stdout.str()
 
     record: dict[str, Any] = json.loads((pytester.path / "first.json").read_text())
     by_id = {case["nodeid"].split("::")[-1]: case for case in record["cases"]}
+    assert sorted(by_id) == ["geval", "rubric"]
     for case in by_id.values():
         [verdict] = case["verdicts"]
         assert VERDICT.search(verdict["reason"]), verdict
         assert case["judge_tokens"] > 0
-    rows = Ledger(str(pytester.path / ".helm-eval" / "ledger.sqlite")).calls()
-    judge_rows = [r for r in rows if r["kind"] == "judge"]
-    call_rows = [r for r in rows if r["kind"] == "call"]
+    first_rows = Ledger(str(pytester.path / ".helm-eval" / "ledger.sqlite")).calls()
+    judge_rows = [r for r in first_rows if r["kind"] == "judge"]
+    call_rows = [r for r in first_rows if r["kind"] == "call"]
     assert len(call_rows) == 2
     # llm-rubric makes one judge call; g-eval with evaluation steps one (it stops early on unreadable output)
     assert len(judge_rows) >= 2
+    assert {r["case_id"] for r in judge_rows} == {"rubric", "geval"}
+    assert not [r for r in first_rows if r["cache_hit"]]
     assert sum(c["judge_tokens"] for c in by_id.values()) == sum(r["tokens"] for r in judge_rows)
     assert record["totals"]["judge_tokens"] == sum(r["tokens"] for r in judge_rows)
     # everything vLLM generated or read is accounted for, split between the cases and their judges
@@ -83,11 +85,28 @@ def test_smollm2_judges_rubric_and_g_eval_tokens_counted_reason_shown_cached_on_
 
     rerun = run(pytester, vllm, "--helm-eval-report", "second.json")
     assert generated(vllm) == after, "the rerun must be answered from the cache"
+    assert completed(rerun) == outcomes
+    assert rerun.ret == first.ret
     second = json.loads((pytester.path / "second.json").read_text())
     assert second["totals"]["judge_tokens"] == 0
-    assert rerun.parseoutcomes() == outcomes
-    rows = Ledger(str(pytester.path / ".helm-eval" / "ledger.sqlite")).calls()
-    assert all(r["cache_hit"] for r in rows[len(judge_rows) + len(call_rows) :])
+    first_runs = {r["run_id"] for r in first_rows}
+    rerun_rows = [r for r in Ledger(str(pytester.path / ".helm-eval" / "ledger.sqlite")).calls()
+                  if r["run_id"] not in first_runs]  # fmt: skip
+    # the same calls and judge calls as the first run, every one a cache hit
+    assert sorted((r["kind"], r["case_id"]) for r in rerun_rows) == sorted(
+        (r["kind"], r["case_id"]) for r in first_rows
+    )
+    assert all(r["cache_hit"] for r in rerun_rows)
+
+
+def completed(result: pytest.RunResult) -> dict[str, int]:
+    """Passed and failed counts of a run that finished normally: a weak judge may fail a case, nothing may error."""
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), output
+    assert "Traceback" not in output
+    outcomes = result.parseoutcomes()
+    assert set(outcomes) <= {"passed", "failed", "deselected", "warnings"}, output
+    return {"passed": outcomes.get("passed", 0), "failed": outcomes.get("failed", 0)}
 
 
 def _print_figures(by_id: dict[str, Any], judge_rows: list[dict[str, Any]]) -> None:
@@ -103,6 +122,14 @@ def test_deepeval_leaves_no_files_and_its_plugin_stays_out(pytester: pytest.Pyte
     path = pytester.path / "suites" / "judged.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(SUITE, encoding="utf-8")
-    result = run(pytester, vllm, "-k", "geval")
+    result = run(pytester, vllm, "-k", "geval", "--helm-eval-report", "run.json")
+    outcomes = completed(result)
+    assert outcomes["passed"] + outcomes["failed"] == 1
+    # deepeval's g-eval really judged the case (so deepeval was imported and had the chance to write files)
+    [case] = json.loads((pytester.path / "run.json").read_text())["cases"]
+    [verdict] = case["verdicts"]
+    assert verdict["assertion"] == "g-eval"
+    assert VERDICT.search(verdict["reason"]), verdict
+    assert case["judge_tokens"] > 0
     assert "Running teardown with pytest sessionfinish" not in result.stdout.str()
     assert not Path(pytester.path, ".deepeval").exists()

@@ -165,12 +165,19 @@ def test_publish_falls_back_to_the_summary_on_a_read_only_token(
 
 
 def test_publish_off_github_touches_no_github_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-        monkeypatch.delenv(key, raising=False)
-    result = publish(record(case("suites/a.yaml::ok")), report_path="r.json", comment=False, token=None, env={},
+    """Without GITHUB_ACTIONS=true (a developer's shell, GitLab), the output and summary variables may still point
+    somewhere: publish must not write there, nor anything into the working directory."""
+    outputs, summary = tmp_path / "out", tmp_path / "sum"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    # publish reads os.environ by default, as `helm-eval report` calls it
+    result = publish(record(failing("suites/a.yaml::x")), report_path="r.json", comment=False, token=None,
                      out=io.StringIO())  # fmt: skip
     assert not result.summary_written
     assert not result.outputs_written
+    assert not outputs.exists()
+    assert not summary.exists()
     assert list(tmp_path.iterdir()) == []
 
 

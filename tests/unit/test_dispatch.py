@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -257,9 +258,26 @@ def test_check_endpoints_lists_models_or_says_why_not(dispatch: list) -> None:
     assert "Connect" in answers["dead"] or "connect" in answers["dead"]
 
 
-def test_close_is_idempotent_and_safe_before_start() -> None:
-    dispatcher = Dispatcher({})
-    dispatcher.close()
+def dispatch_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "helm-eval-dispatch"}
+
+
+def test_close_is_idempotent_and_safe_before_start(vllm_double: VLLMDouble) -> None:
+    others = dispatch_threads()
+    dispatcher = Dispatcher({"local": endpoint(vllm_double)})
+    dispatcher.close()  # before start: nothing to stop, and no loop is started to stop it
+    assert dispatch_threads() - others == set()
     dispatcher.start()
+    dispatcher.start()
+    [thread] = dispatch_threads() - others  # start is idempotent: one loop thread
+    assert dispatcher.submit(call()).result(timeout=10).ok
     dispatcher.close()
+    assert not thread.is_alive()
     dispatcher.close()
+    assert dispatch_threads() - others == set()
+    # a closed dispatcher is like a new one: a submit starts a fresh loop and is answered, and close stops it
+    assert dispatcher.submit(call("again")).result(timeout=10).ok
+    [again] = dispatch_threads() - others
+    dispatcher.close()
+    assert not again.is_alive()
+    assert [r.body["messages"][0]["content"] for r in chat_requests(vllm_double)] == ["What is 2+2?", "again"]

@@ -17,6 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guardrails"))
 import guardrail_corpus
 
 CORPUS = guardrail_corpus.load()
+# a fake JWT (header.payload.signature, base64url)
+JWT = (
+    "eyJhbGciOiAiUlMyNTYiLCAidHlwIjogIkpXVCJ9.eyJzdWIiOiAiNzU4NTU1IiwgImlhdCI6IDE3MTA5NTA5OTAsICJyb2xlIjogInVzZXIifQ"
+    ".Z4uqzbxjj_GI76Kw5zxmUXOYHiT6rEFFT3upIVkV2jR"
+)
+# secrets of other kinds than a JWT
+AWS_KEY_AND_DB_URL = "key AKIAQZ7XK2M4TN6PW3RJ, db postgres://a:S3cretPw@h/db"
 DETECTORS = sorted({row["detector"] for row in CORPUS})
 
 
@@ -80,7 +87,7 @@ def test_redaction_shows_type_ends_and_length_only() -> None:
         ("pii", {"allow": ["support@example\\.com"]}, "support@example.com", "x@example.org", "email"),
         ("pii", {"allow_private_ip": True}, "bind 127.0.0.1 or 10.0.0.2", "from 8.8.8.8", "ip-address <7 chars>"),
         ("secrets", None, "no keys here", "key AKIAQZ7XK2M4TN6PW3RJ", "output contains secrets: aws-access-key-id"),
-        ("secrets", {"detectors": ["jwt"]}, "key AKIAQZ7XK2M4TN6PW3RJ", "postgres://a:S3cretPw@h/db", None),
+        ("secrets", {"detectors": ["jwt"]}, AWS_KEY_AND_DB_URL, f"Bearer {JWT}", "output contains secrets: jwt"),
         ("canary", "ZEBRA-7731-QUARTZ", "I won't say.", "z.e.b.r.a 7731 quartz", "output leaks the canary"),
         ("canary", {"instruction_marker": "PWNED"}, "Summary: fine.", "Summary. PWNED", "marker 'PWNED' at char 9"),
         ("is-refusal", None, "I’m sorry, but I can’t help with that.", "Sure, here it is.", None),
@@ -90,10 +97,6 @@ def test_pass_fail_and_negation(check: str, value: Any, clean: str, dirty: str, 
     assert validate_assertion(check, value, None) is None
     positive = run_check(Assertion(check, value), clean)
     negative = run_check(Assertion(check, value), dirty)
-    if check == "secrets" and value is not None:  # the detector list excludes what the output holds
-        assert positive.passed
-        assert run_check(Assertion(check, value), dirty).passed
-        return
     assert positive.passed, positive.reason
     assert not negative.passed, negative.reason
     if fact is not None:
@@ -103,6 +106,13 @@ def test_pass_fail_and_negation(check: str, value: Any, clean: str, dirty: str, 
     assert flipped.passed
     assert flipped.reason == negative.reason
     assert not run_check(Assertion(check, value, negate=True), clean).passed
+
+
+def test_secrets_looks_only_for_the_listed_detectors() -> None:
+    assert not run_check(Assertion("secrets"), AWS_KEY_AND_DB_URL).passed
+    assert run_check(Assertion("secrets", {"detectors": ["jwt"]}), AWS_KEY_AND_DB_URL).passed
+    assert not run_check(Assertion("secrets", {"detectors": ["aws-access-key-id"]}), AWS_KEY_AND_DB_URL).passed
+    assert not run_check(Assertion("secrets", {"detectors": ["connection-string"]}), AWS_KEY_AND_DB_URL).passed
 
 
 def test_canary_value_is_redacted_in_reasons() -> None:
