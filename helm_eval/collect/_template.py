@@ -64,11 +64,13 @@ class Renderer:
             raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}") from None
 
     def render_value(self, value: Any, variables: dict[str, Any]) -> Any:
-        """Render strings inside an assertion value (strings, lists of strings); other values pass through."""
+        """Render the strings inside an assertion value, however nested in lists and mappings (not mapping keys)."""
         if isinstance(value, str):
             return self.render(value, variables)
         if isinstance(value, list):
             return [self.render_value(v, variables) for v in value]
+        if isinstance(value, dict):
+            return {k: self.render_value(v, variables) for k, v in value.items()}
         return value
 
     def _compile(self, text: str) -> Any:
