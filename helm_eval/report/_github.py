@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,12 +140,17 @@ def post_comment(body: str, env: Mapping[str, str], token: str, key: str = "repo
 
 
 def _write_outputs(numbers: Figures, report: str, env: Mapping[str, str]) -> bool:
-    if not env.get("GITHUB_OUTPUT"):
-        return False
-    import github_action_utils as gha
+    """Write the step outputs to the file ``env`` names (not whatever ``os.environ`` says).
 
-    for name, value in {**numbers.outputs(), "report": report}.items():
-        gha.set_output(name, value)
+    Heredoc form with a random delimiter, so a value can never close its own block and set another output.
+    """
+    path = env.get("GITHUB_OUTPUT")
+    if not path:
+        return False
+    with open(path, "a", encoding="utf-8") as file:
+        for name, value in {**numbers.outputs(), "report": report}.items():
+            delimiter = f"ghadelimiter_{uuid.uuid4()}"
+            file.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
     return True
 
 
@@ -184,9 +190,8 @@ def publish(
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if on_github and summary_path:
         text = render(record, limit=SUMMARY_LIMIT, notes=notes)
-        import github_action_utils as gha
-
-        gha.append_job_summary(text + "\n")
+        with open(summary_path, "a", encoding="utf-8") as file:
+            file.write(text + "\n")
         result.summary_written = True
     return result
 

@@ -263,3 +263,22 @@ def test_cli_report_gitlab_and_gate(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["report", str(tmp_path / "missing.json"), "--fail-on", "never"]) == 0
     assert main(["report", str(tmp_path / "missing.json"), "--fail-on", "error", "--pytest-status", "4"]) == 1
     assert "no run record" in capsys.readouterr().err
+
+
+def test_publish_writes_where_its_env_says_not_where_os_environ_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(key, raising=False)
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "sum"),
+    }
+    result = publish(record(failing("suites/a.yaml::x", "line one\nfake<<EOF\n")), report_path="r.json",
+                     comment=False, token=None, env=env, out=io.StringIO())  # fmt: skip
+    assert result.outputs_written
+    assert result.summary_written
+    outputs = (tmp_path / "out").read_text()
+    assert "failed<<ghadelimiter_" in outputs
+    assert "## " in (tmp_path / "sum").read_text() or "helm-eval" in (tmp_path / "sum").read_text()
