@@ -41,6 +41,10 @@ class EndpointSpec(_Strict):
     gpu_hourly_usd: float | None = Field(default=None, ge=0)
     """Self-hosted vLLM: what the GPU(s) cost per hour; a run's wall time on the endpoint is shared over its
     calls by token share."""
+    revision: str | None = Field(default=None, min_length=1)
+    """The weights' version behind this endpoint (a date, a commit, a tag: ``"2026-11-20"``). When set it is the
+    model's identity in the response cache instead of the path the server reports or a digest of the weights:
+    change it whenever the weights change, and answers cached for the old weights stop being served."""
 
     @field_validator("url")
     @classmethod

@@ -8,20 +8,29 @@ thread, never from the dispatch loop.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch import Endpoint, ResponseCache, cache_key
 from helm_eval.pipeline._redaction import Redactor
+from helm_eval.plan import local_weights
 
 
 class Responses:
-    """Cache keys, hits found while planning, and writes of fresh answers; ``mode`` is on, refresh or off."""
+    """Cache keys, hits found while planning, and writes of fresh answers.
+
+    ``mode``: ``on`` reads and writes, ``refresh`` only writes, ``off`` never touches the file.
+    """
 
     def __init__(self, mode: str, path: Path) -> None:
         self.reads = mode == "on"
         self.cache = None if mode == "off" else ResponseCache(path)
         self._hits: dict[str, Outcome] = {}
+        self._digests: dict[Path, str | None] = {}
+        self._weighed: dict[tuple[str, str, str | None], str | None] = {}
+        self._lock = threading.Lock()
+        self._notes: list[str] = []
 
     @property
     def enabled(self) -> bool:
@@ -32,6 +41,7 @@ class Responses:
         """``call`` with its cache key; remembers the stored answer when there is one (a hit)."""
         if self.cache is None:
             return call
+        self._weigh(endpoint, call.model)
         key = cache_key(call, endpoint.identity(call.model))
         if self.reads and key not in self._hits:
             hit = self.cache.get(key)
@@ -56,7 +66,39 @@ class Responses:
 
     def errors(self) -> list[str]:
         """Read and write failures, as warnings (cache I/O never aborts a run)."""
-        return list(self.cache.errors) if self.cache is not None else []
+        return [*self._notes, *(self.cache.errors if self.cache is not None else [])]
+
+    def _weigh(self, endpoint: Endpoint, model: str) -> None:
+        """Give ``endpoint`` the digest of ``model``'s weights when a server on this machine loaded a directory.
+
+        Looked at once per server, model and reported path; each directory is digested once per run. A stated
+        revision makes it unnecessary. A directory that cannot be read is a warning, and its answers are keyed by
+        the path as before.
+        """
+        if endpoint.revision or model in endpoint.digests:
+            return
+        seen = (endpoint.base_url, model, endpoint.roots.get(model))
+        with self._lock:
+            if seen not in self._weighed:
+                self._weighed[seen] = self._digest(local_weights(endpoint, model))
+            digest = self._weighed[seen]
+        if digest is not None:
+            endpoint.digests[model] = digest
+
+    def _digest(self, directory: Path | None) -> str | None:
+        if directory is None:
+            return None
+        if directory not in self._digests:
+            from helm_eval.serve import weights_digest
+
+            try:
+                self._digests[directory] = weights_digest(directory)
+            except OSError as exc:
+                self._digests[directory] = None
+                self._notes.append(
+                    f"response cache: cannot digest the weights in {directory} ({exc}); keyed by their path"
+                )
+        return self._digests[directory]
 
 
 def cache_path(value: str | None, rootdir: Path) -> Path:

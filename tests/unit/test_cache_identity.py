@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from fixtures.vllm_double import VLLMDouble
 from helm_eval import Call
-from helm_eval.dispatch import Endpoint
+from helm_eval.dispatch import Endpoint, cache_key
+from helm_eval.plan import local_weights
 from helm_eval.serve import weights_digest
+from tests.conftest import Project
 
 SUITE = """
     prompts: ["Say {{word}}"]
@@ -96,3 +99,71 @@ def test_a_change_in_the_middle_of_a_tensor_is_seen(tmp_path: Path) -> None:
     weights[header + 20_000] ^= 0xFF  # the middle window of the 40 kB tensor
     (directory / "model.safetensors").write_bytes(weights)
     assert weights_digest(directory) != before
+
+
+# -- identity in the key --------------------------------------------------------------------------------------
+
+
+def test_identity_prefers_a_stated_revision_then_a_digest_then_the_path() -> None:
+    root = {"m": "/models/m"}
+    assert endpoint().identity("m") is None
+    assert endpoint(roots=root).identity("m") == "m@/models/m"
+    assert endpoint(roots=root, digests={"m": "sha256:1"}).identity("m") == "m#sha256:1"
+    assert endpoint(roots=root, digests={"m": "sha256:1"}, revision="r1").identity("m") == "m#revision=r1"
+
+
+def test_only_a_local_server_has_local_weights(tmp_path: Path) -> None:
+    directory = model_dir(tmp_path / "m")
+    roots = {"m": str(directory)}
+    assert local_weights(endpoint(roots=roots), "m") == directory
+    assert local_weights(endpoint(roots=roots, base_url="http://localhost:8000/v1"), "m") == directory
+    assert local_weights(endpoint(roots=roots, base_url="http://gpu-box:8000/v1"), "m") is None
+    assert local_weights(endpoint(roots={"m": "Qwen/Qwen2.5-0.5B"}), "m") is None
+
+
+def test_same_name_and_path_with_other_weights_is_another_key() -> None:
+    root = {"m": "/models/m"}
+    one = endpoint(roots=root, digests={"m": "sha256:1"}).identity("m")
+    two = endpoint(roots=root, digests={"m": "sha256:2"}).identity("m")
+    assert cache_key(call(), one) != cache_key(call(), two)
+    assert cache_key(call(), endpoint(revision="a").identity("m")) != cache_key(
+        call(), endpoint(revision="b").identity("m")
+    )
+
+
+def test_weights_updated_in_place_are_asked_again(pytester: pytest.Pytester) -> None:
+    weights = model_dir(pytester.path.parent / "weights")
+    with VLLMDouble(model=str(weights)) as double:  # served name and root: the path, as `vllm serve PATH` does
+        project = Project(pytester, double)
+        project.suite("s.yaml", SUITE)
+        project.run().assert_outcomes(passed=2)
+        project.run().assert_outcomes(passed=2)
+        assert len(project.chat_requests()) == 2  # the same weights: answered from the cache
+        model_dir(weights, fill=7)  # a new model under the same name and path
+        project.run().assert_outcomes(passed=2)
+        assert len(project.chat_requests()) == 4
+
+
+def test_weights_that_cannot_be_read_are_a_warning_and_keyed_by_path(pytester: pytest.Pytester) -> None:
+    empty = pytester.path.parent / "no-weights"
+    empty.mkdir()
+    with VLLMDouble(model=str(empty)) as double:
+        project = Project(pytester, double)
+        project.suite("s.yaml", SUITE)
+        result = project.run("-W", "default")
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines([f"*response cache: cannot digest the weights in {empty} (*no model files)*"])
+        project.run().assert_outcomes(passed=2)
+        assert len(project.chat_requests()) == 2
+
+
+def test_a_new_revision_invalidates_the_old_answers(project: Project) -> None:
+    project.suite("s.yaml", SUITE)
+    config = "endpoints:\n  default: {{url: {url}, revision: '{revision}'}}\n"
+    project.file("helm-eval.yaml", config.format(url=project.base_url, revision="2026-11-20"))
+    project.run(endpoint=False).assert_outcomes(passed=2)
+    project.run(endpoint=False).assert_outcomes(passed=2)
+    assert len(project.chat_requests()) == 2
+    project.file("helm-eval.yaml", config.format(url=project.base_url, revision="2026-12-01"))
+    project.run(endpoint=False).assert_outcomes(passed=2)
+    assert len(project.chat_requests()) == 4
