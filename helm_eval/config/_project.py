@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,25 @@ ENV_MODEL = "HELM_EVAL_MODEL"
 ENV_API_KEY = "HELM_EVAL_API_KEY"
 DEFAULT_ENDPOINT_NAME = "default"
 _NO_KEYS_IN_FILES = "api keys are read from the environment only; name the variable with api_key_env"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: int | float | str) -> float:
+    """Seconds in ``value``: a number of seconds, or a number with a unit (``90s``, ``30m``, ``12h``, ``7d``, ``2w``).
+
+    Raises ``ValueError`` naming the value.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(str(value).strip().lower())
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h, d or w (e.g. 7d)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a positive duration")
+    return seconds
 
 
 class EndpointSpec(_Strict):
@@ -81,11 +101,28 @@ class ProjectConfig(_Strict):
     """Response cache: ``on`` (read and write), ``refresh`` (write only: re-ask every call), ``off``."""
     cache_path: str | None = None
     """Cache file (default ``.helm-eval/cache.sqlite`` under the rootdir); persist it in CI to rerun for free."""
+    cache_ttl: int | str | None = None
+    """How long a cached answer is served: seconds, or a number with a unit (``12h``, ``7d``, ``2w``). Older
+    answers are misses (asked again and replaced). Default: no limit -- the key already changes with the
+    weights where they can be known; set it for hosted models whose weights can change under the same name.
+    ``helm-eval cache prune`` deletes expired answers."""
     ledger: str | None = None
     """Where every call is recorded: a SQLite path (default ``.helm-eval/ledger.sqlite``), a ``postgresql://``
     URL for a shared ledger, or ``off``."""
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     """The endpoint and sampling of model-graded checks (``g-eval``, ``llm-rubric``, ...); see docs/judges.md."""
+
+    @field_validator("cache_ttl")
+    @classmethod
+    def _a_duration(cls, value: int | str | None) -> int | str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def cache_ttl_seconds(self) -> float | None:
+        """``cache_ttl`` in seconds (``None``: answers never expire)."""
+        return None if self.cache_ttl is None else parse_duration(self.cache_ttl)
 
     @model_validator(mode="before")
     @classmethod

@@ -21,11 +21,13 @@ class Responses:
     """Cache keys, hits found while planning, and writes of fresh answers.
 
     ``mode``: ``on`` reads and writes, ``refresh`` only writes, ``off`` never touches the file.
+
+    ``ttl``: seconds a stored answer is served (``None``: forever).
     """
 
-    def __init__(self, mode: str, path: Path) -> None:
+    def __init__(self, mode: str, path: Path, ttl: float | None = None) -> None:
         self.reads = mode == "on"
-        self.cache = None if mode == "off" else ResponseCache(path)
+        self.cache = None if mode == "off" else ResponseCache(path, ttl)
         self._hits: dict[str, Outcome] = {}
         self._digests: dict[Path, str | None] = {}
         self._weighed: dict[tuple[str, str, str | None], str | None] = {}

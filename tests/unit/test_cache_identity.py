@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fixtures.vllm_double import VLLMDouble
-from helm_eval import Call
-from helm_eval.dispatch import Endpoint, cache_key
+from helm_eval import Call, Outcome
+from helm_eval.cli import main
+from helm_eval.dispatch import CACHE_VERSION, Endpoint, ResponseCache, cache_key
 from helm_eval.plan import local_weights
 from helm_eval.serve import weights_digest
 from tests.conftest import Project
@@ -167,3 +170,100 @@ def test_a_new_revision_invalidates_the_old_answers(project: Project) -> None:
     project.file("helm-eval.yaml", config.format(url=project.base_url, revision="2026-12-01"))
     project.run(endpoint=False).assert_outcomes(passed=2)
     assert len(project.chat_requests()) == 4
+
+
+# -- TTL and pruning ------------------------------------------------------------------------------------------
+
+
+def age(cache: Path, seconds: float) -> None:
+    with sqlite3.connect(cache) as conn:
+        conn.execute("UPDATE responses SET created = created - ?", (seconds,))
+    conn.close()
+
+
+def test_an_answer_older_than_the_ttl_is_asked_again(project: Project) -> None:
+    project.suite("s.yaml", SUITE)
+    project.file("helm-eval.yaml", "cache_ttl: 1h\n")
+    project.run().assert_outcomes(passed=2)
+    age(project.path / ".helm-eval" / "cache.sqlite", 1800)
+    project.run().assert_outcomes(passed=2)
+    assert len(project.chat_requests()) == 2  # half an hour old: served
+    age(project.path / ".helm-eval" / "cache.sqlite", 3600)
+    project.run().assert_outcomes(passed=2)
+    assert len(project.chat_requests()) == 4  # expired: asked again, and the fresh answers replace them
+    project.run().assert_outcomes(passed=2)
+    assert len(project.chat_requests()) == 4
+
+
+def test_a_bad_ttl_is_a_config_error_naming_the_field(project: Project) -> None:
+    project.suite("s.yaml", SUITE)
+    project.file("helm-eval.yaml", "cache_ttl: 1 week\n")
+    result = project.run()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*cache_ttl*'1 week' is not a duration*"])
+
+
+def test_the_cache_expires_by_stored_time(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    writer = ResponseCache(path)
+    writer.put("k", Outcome("answer", 1, 1))
+    writer.close()
+    assert ResponseCache(path, ttl=60).get("k") is not None
+    age(path, 120)
+    reader = ResponseCache(path, ttl=60)
+    assert reader.get("k") is None
+    assert reader.expired == 1
+    assert ResponseCache(path).get("k") is not None  # no TTL: forever
+
+
+def filled_cache(path: Path) -> None:
+    cache = ResponseCache(path)
+    for index in range(30):
+        cache.put(f"old{index}", Outcome("x" * 2000, 1, 1))
+    cache.close()
+    age(path, 10 * 86400)
+    cache = ResponseCache(path)
+    cache.put("new", Outcome("fresh", 1, 1))
+    cache.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO responses VALUES ('v0', ?, ?, '{}')", (CACHE_VERSION - 1, time.time()))
+    conn.close()
+
+
+def test_prune_removes_old_and_stale_answers_and_reports_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    filled_cache(tmp_path / ".helm-eval" / "cache.sqlite")
+    assert main(["cache", "stats"]) == 0
+    stats = capsys.readouterr().out
+    assert "31 entries" in stats  # the stale one is not counted
+    assert "(10d ago)" in stats.split("newest")[0]
+    assert "stale (an older key version, never served): 1" in stats
+    assert main(["cache", "prune", "--older-than", "7d"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("removed 31 entries and ")
+    assert "bytes from .helm-eval/cache.sqlite (older than 7d, or stale); 1 entries (" in out
+    freed = int(out.split(" and ")[1].split(" bytes")[0].replace(",", ""))
+    assert freed > 30 * 2000  # VACUUM gave the space back
+    cache = ResponseCache(tmp_path / ".helm-eval" / "cache.sqlite")
+    assert cache.get("new") is not None
+    assert cache.get("old0") is None
+
+
+def test_prune_defaults_to_the_configured_ttl_and_takes_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    filled_cache(tmp_path / "elsewhere.sqlite")
+    (tmp_path / "helm-eval.yaml").write_text("cache_ttl: 2d\n")
+    assert main(["cache", "prune", "--cache", "elsewhere.sqlite"]) == 0
+    assert "from elsewhere.sqlite (older than 2d, or stale)" in capsys.readouterr().out
+    assert main(["cache", "prune", "--cache", "missing.sqlite"]) == 0
+    assert "no response cache at missing.sqlite" in capsys.readouterr().out
+
+
+def test_prune_names_a_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["cache", "prune", "--older-than", "soon"])
+    assert "argument --older-than: 'soon' is not a duration" in capsys.readouterr().err
