@@ -97,8 +97,9 @@ class ProjectConfig(_Strict):
     """Token/USD caps; a trusted policy (``--helm-eval-policy``) binds, this may only lower it."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Model name → per-token price, for hosted endpoints."""
-    cache: Literal["on", "off", "refresh"] = "on"
-    """Response cache: ``on`` (read and write), ``refresh`` (write only: re-ask every call), ``off``."""
+    cache: Literal["on", "off", "refresh", "replay-only"] = "on"
+    """Response cache: ``on`` (read and write), ``refresh`` (write only: re-ask every call), ``off``, or
+    ``replay-only`` (answer every call from the cache and send nothing: a call it has no answer for is an error)."""
     cache_path: str | None = None
     """Cache file (default ``.helm-eval/cache.sqlite`` under the rootdir); persist it in CI to rerun for free."""
     cache_ttl: int | str | None = None

@@ -2,7 +2,8 @@
 
 This is the one place that reads or writes cached responses. A hit is found while planning (so it needs no
 budget), answered without sending, and recorded as a hit; a successful answer is stored from the recording
-thread, never from the dispatch loop.
+thread, never from the dispatch loop. In ``replay-only`` mode a call the cache cannot answer is answered too:
+with an error outcome, so nothing is ever sent.
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ from helm_eval.dispatch import Endpoint, ResponseCache, cache_key
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.plan import local_weights
 
+REPLAY_MISS = (
+    "replay-only: the response cache has no answer for this call, so it was not sent (run once with the cache on)"
+)
+
 
 class Responses:
     """Cache keys, hits found while planning, and writes of fresh answers.
 
-    ``mode``: ``on`` reads and writes, ``refresh`` only writes, ``off`` never touches the file.
+    ``mode``: ``on`` reads and writes, ``refresh`` only writes, ``off`` never touches the file, ``replay-only``
+    only reads and answers a miss with an error.
 
     ``ttl``: seconds a stored answer is served (``None``: forever).
     """
 
     def __init__(self, mode: str, path: Path, ttl: float | None = None) -> None:
-        self.reads = mode == "on"
+        self.reads = mode in ("on", "replay-only")
+        self.replay_only = mode == "replay-only"
         self.cache = None if mode == "off" else ResponseCache(path, ttl)
         self._hits: dict[str, Outcome] = {}
         self._digests: dict[Path, str | None] = {}
@@ -52,8 +59,17 @@ class Responses:
         return dataclasses.replace(call, cache_key=key)
 
     def hit(self, call: Call) -> Outcome | None:
-        """The stored answer to ``call`` found while planning, or ``None``."""
-        return self._hits.get(call.cache_key) if call.cache_key else None
+        """The answer to ``call`` that needs no sending, or ``None``: send it.
+
+        The stored answer found while planning (a hit); in replay-only mode, for a call the cache has no
+        answer for, an error outcome that used no tokens (the call is never sent, the case is an error).
+        """
+        if call.cache_key is None:
+            return None
+        stored = self._hits.get(call.cache_key)
+        if stored is None and self.replay_only:
+            return Outcome("", 0, 0, endpoint=call.endpoint, model=call.model, error=REPLAY_MISS)
+        return stored
 
     def store(self, call: Call, outcome: Outcome | None, keys: Redactor | None = None) -> None:
         """Keep a fresh successful answer (recording thread); errors and hits are never stored.

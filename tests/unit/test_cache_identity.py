@@ -16,6 +16,7 @@ from fixtures.vllm_double import VLLMDouble
 from helm_eval import Call, Outcome
 from helm_eval.cli import main
 from helm_eval.dispatch import CACHE_VERSION, Endpoint, ResponseCache, cache_key
+from helm_eval.ledger import Ledger
 from helm_eval.plan import local_weights
 from helm_eval.serve import weights_digest
 from tests.conftest import Project
@@ -267,3 +268,28 @@ def test_prune_names_a_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["cache", "prune", "--older-than", "soon"])
     assert "argument --older-than: 'soon' is not a duration" in capsys.readouterr().err
+
+
+# -- replay-only ----------------------------------------------------------------------------------------------
+
+
+def test_replay_only_answers_from_the_cache_and_never_sends_a_miss(project: Project) -> None:
+    project.suite("s.yaml", SUITE)
+    project.run().assert_outcomes(passed=2)
+    assert len(project.chat_requests()) == 2
+    project.suite("s.yaml", SUITE + "      - {id: c, vars: {word: gamma}, assert: [{type: contains, value: gamma}]}\n")
+    result = project.run("--helm-eval-cache", "replay-only", "--helm-eval-report", "run.json")
+    result.assert_outcomes(passed=2, errors=1)
+    assert len(project.chat_requests()) == 2  # the miss was not sent
+    result.stdout.fnmatch_lines(["*suites/s.yaml:6: c: * the response cache has no answer for this call*"])
+    statuses = {c["nodeid"].rsplit("::", 1)[1]: (c["status"], c["cache_hits"]) for c in project.record()["cases"]}
+    assert statuses == {"a": ("passed", 1), "b": ("passed", 1), "c": ("error", 0)}
+    rows = Ledger(str(project.path / ".helm-eval" / "ledger.sqlite")).calls()
+    assert sum(r["tokens"] for r in rows[2:]) == 0  # a replay costs nothing, the miss included
+
+
+def test_replay_only_from_the_config(project: Project) -> None:
+    project.suite("s.yaml", SUITE)
+    project.file("helm-eval.yaml", "cache: replay-only\n")
+    project.run().assert_outcomes(errors=2)
+    assert project.chat_requests() == []
