@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,6 +66,12 @@ class EndpointSpec(_Strict):
     """The weights' version behind this endpoint (a date, a commit, a tag: ``"2026-11-20"``). When set it is the
     model's identity in the response cache instead of the path the server reports or a digest of the weights:
     change it whenever the weights change, and answers cached for the old weights stop being served."""
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _revision_as_written(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2026-11-20 as a date and 3 as a number; both are fine revisions
+        return str(value) if isinstance(value, date | int | float) and not isinstance(value, bool) else value
 
     @field_validator("url")
     @classmethod

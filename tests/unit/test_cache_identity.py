@@ -15,6 +15,7 @@ import pytest
 from fixtures.vllm_double import VLLMDouble
 from helm_eval import Call, Outcome
 from helm_eval.cli import main
+from helm_eval.config import load_project_config
 from helm_eval.dispatch import CACHE_VERSION, Endpoint, ResponseCache, cache_key
 from helm_eval.ledger import Ledger
 from helm_eval.plan import local_weights
@@ -171,6 +172,13 @@ def test_a_new_revision_invalidates_the_old_answers(project: Project) -> None:
     project.file("helm-eval.yaml", config.format(url=project.base_url, revision="2026-12-01"))
     project.run(endpoint=False).assert_outcomes(passed=2)
     assert len(project.chat_requests()) == 4
+
+
+@pytest.mark.parametrize(("written", "revision"), [("2026-11-20", "2026-11-20"), ("'v2'", "v2"), ("3", "3")])
+def test_a_revision_is_read_as_written(tmp_path: Path, written: str, revision: str) -> None:
+    config = tmp_path / "helm-eval.yaml"
+    config.write_text(f"endpoints:\n  default: {{url: 'http://127.0.0.1:1/v1', revision: {written}}}\n")
+    assert load_project_config(config).endpoints["default"].revision == revision
 
 
 # -- TTL and pruning ------------------------------------------------------------------------------------------
