@@ -59,7 +59,7 @@ def run_stats(args: argparse.Namespace) -> int:
         return 0
     cache = ResponseCache(path)
     try:
-        stats = cache.stats()
+        stats = cache.stats(ttl)
     finally:
         cache.close()
     now = time.time()
@@ -69,7 +69,7 @@ def run_stats(args: argparse.Namespace) -> int:
     if stats.stale:
         print(f"stale (an older key version, never served): {stats.stale:,}; `helm-eval cache prune` deletes them")
     if ttl is not None:
-        print(f"cache_ttl: {_span(ttl)} (older answers are misses)")
+        print(f"cache_ttl: {_span(ttl)}; {stats.expired:,} entries older than that are misses until pruned")
     return 0
 
 

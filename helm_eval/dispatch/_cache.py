@@ -63,6 +63,8 @@ class CacheStats:
     oldest: float | None
     newest: float | None
     """When the oldest and newest servable answers were stored (Unix time)."""
+    expired: int = 0
+    """Of ``entries``, those older than the TTL asked about: misses now, deleted by ``prune``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,17 +162,23 @@ class ResponseCache:
         except sqlite3.Error as exc:
             self.errors.append(f"response cache write failed: {exc}")
 
-    def stats(self) -> CacheStats:
-        """Entries, size and age of the file; raises ``StorageError`` when it cannot be read."""
+    def stats(self, ttl: float | None = None) -> CacheStats:
+        """Entries, size and age of the file (and how many are older than ``ttl`` seconds).
+
+        Raises ``StorageError`` when the file cannot be read.
+        """
         conn = self._conn_or_raise()
+        cutoff = time.time() - ttl if ttl is not None else float("-inf")
         try:
-            entries, oldest, newest = conn.execute(
-                "SELECT COUNT(*), MIN(created), MAX(created) FROM responses WHERE version = ?", (CACHE_VERSION,)
+            entries, oldest, newest, expired = conn.execute(
+                "SELECT COUNT(*), MIN(created), MAX(created), COALESCE(SUM(created < ?), 0) FROM responses "
+                "WHERE version = ?",
+                (cutoff, CACHE_VERSION),
             ).fetchone()
             (stale,) = conn.execute("SELECT COUNT(*) FROM responses WHERE version != ?", (CACHE_VERSION,)).fetchone()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read the response cache {self.path}: {exc}") from None
-        return CacheStats(int(entries), int(stale), self.size_bytes(), oldest, newest)
+        return CacheStats(int(entries), int(stale), self.size_bytes(), oldest, newest, int(expired))
 
     def prune(self, older_than: float | None, now: float | None = None) -> Pruned:
         """Delete answers stored more than ``older_than`` seconds ago and every stale one, then VACUUM.

@@ -266,6 +266,8 @@ def test_prune_defaults_to_the_configured_ttl_and_takes_a_path(
     monkeypatch.chdir(tmp_path)
     filled_cache(tmp_path / "elsewhere.sqlite")
     (tmp_path / "helm-eval.yaml").write_text("cache_ttl: 2d\n")
+    assert main(["cache", "stats", "--cache", "elsewhere.sqlite"]) == 0
+    assert "cache_ttl: 2d; 30 entries older than that are misses until pruned" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache", "elsewhere.sqlite"]) == 0
     assert "from elsewhere.sqlite (older than 2d, or stale)" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache", "missing.sqlite"]) == 0
