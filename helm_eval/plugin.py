@@ -128,9 +128,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="ledger of every call: SQLite path (default .helm-eval/ledger.sqlite), postgresql:// URL, "
         "or off (config: ledger)",
     )
-    group.addoption("--helm-eval-cache", default=None, choices=["on", "off", "refresh"],
+    group.addoption("--helm-eval-cache", default=None, choices=["on", "off", "refresh", "replay-only"],
                     help="response cache (default on; config: cache): a hit costs no tokens; refresh re-asks and "
-                         "rewrites; the file is .helm-eval/cache.sqlite (config: cache_path)")  # fmt: skip
+                         "rewrites; replay-only sends nothing and a call the cache cannot answer is an error; "
+                         "the file is .helm-eval/cache.sqlite (config: cache_path, cache_ttl)")  # fmt: skip
     group.addoption("--helm-eval-label", metavar="KEY=VALUE", action="append", default=None,
                     help="attribution label (repo, pr, branch, sha, workflow, job, team); CI values are read "
                          "automatically")  # fmt: skip

@@ -113,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--endpoint-file", metavar="PATH", help="also write the endpoint URL to this file when ready")
     serve.set_defaults(func=_serve)
 
+    from helm_eval.cli._cache import add_cache_command
     from helm_eval.cli._plan import add_plan_command
     from helm_eval.report import add_cost_command, add_report_command
 
     add_plan_command(sub)
+    add_cache_command(sub)
     add_cost_command(sub)
     add_report_command(sub)
     return parser

@@ -23,6 +23,7 @@ from helm_eval.config._project import (
     ProjectConfig,
     find_config_file,
     load_project_config,
+    parse_duration,
 )
 from helm_eval.config._suite import (
     RESERVED_REQUEST_FIELDS,
@@ -79,5 +80,6 @@ __all__ = [
     "load_project_config",
     "load_yaml",
     "load_yaml_text",
+    "parse_duration",
     "validate",
 ]

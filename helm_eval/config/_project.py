@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,25 @@ ENV_MODEL = "HELM_EVAL_MODEL"
 ENV_API_KEY = "HELM_EVAL_API_KEY"
 DEFAULT_ENDPOINT_NAME = "default"
 _NO_KEYS_IN_FILES = "api keys are read from the environment only; name the variable with api_key_env"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: int | float | str) -> float:
+    """Seconds in ``value``: a number of seconds, or a number with a unit (``90s``, ``30m``, ``12h``, ``7d``, ``2w``).
+
+    Raises ``ValueError`` naming the value.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(str(value).strip().lower())
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h, d or w (e.g. 7d)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a positive duration")
+    return seconds
 
 
 class EndpointSpec(_Strict):
@@ -41,6 +62,16 @@ class EndpointSpec(_Strict):
     gpu_hourly_usd: float | None = Field(default=None, ge=0)
     """Self-hosted vLLM: what the GPU(s) cost per hour; a run's wall time on the endpoint is shared over its
     calls by token share."""
+    revision: str | None = Field(default=None, min_length=1)
+    """The weights' version behind this endpoint (a date, a commit, a tag: ``"2026-11-20"``). When set it is the
+    model's identity in the response cache instead of the path the server reports or a digest of the weights:
+    change it whenever the weights change, and answers cached for the old weights stop being served."""
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _revision_as_written(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2026-11-20 as a date and 3 as a number; both are fine revisions
+        return str(value) if isinstance(value, date | int | float) and not isinstance(value, bool) else value
 
     @field_validator("url")
     @classmethod
@@ -73,15 +104,33 @@ class ProjectConfig(_Strict):
     """Token/USD caps; a trusted policy (``--helm-eval-policy``) binds, this may only lower it."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Model name → per-token price, for hosted endpoints."""
-    cache: Literal["on", "off", "refresh"] = "on"
-    """Response cache: ``on`` (read and write), ``refresh`` (write only: re-ask every call), ``off``."""
+    cache: Literal["on", "off", "refresh", "replay-only"] = "on"
+    """Response cache: ``on`` (read and write), ``refresh`` (write only: re-ask every call), ``off``, or
+    ``replay-only`` (answer every call from the cache and send nothing: a call it has no answer for is an error)."""
     cache_path: str | None = None
     """Cache file (default ``.helm-eval/cache.sqlite`` under the rootdir); persist it in CI to rerun for free."""
+    cache_ttl: int | str | None = None
+    """How long a cached answer is served: seconds, or a number with a unit (``12h``, ``7d``, ``2w``). Older
+    answers are misses (asked again and replaced). Default: no limit -- the key already changes with the
+    weights where they can be known; set it for hosted models whose weights can change under the same name.
+    ``helm-eval cache prune`` deletes expired answers."""
     ledger: str | None = None
     """Where every call is recorded: a SQLite path (default ``.helm-eval/ledger.sqlite``), a ``postgresql://``
     URL for a shared ledger, or ``off``."""
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     """The endpoint and sampling of model-graded checks (``g-eval``, ``llm-rubric``, ...); see docs/judges.md."""
+
+    @field_validator("cache_ttl")
+    @classmethod
+    def _a_duration(cls, value: int | str | None) -> int | str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def cache_ttl_seconds(self) -> float | None:
+        """``cache_ttl`` in seconds (``None``: answers never expire)."""
+        return None if self.cache_ttl is None else parse_duration(self.cache_ttl)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,15 +1,18 @@
 """Sending model calls: the OpenAI-compatible client and the background dispatch loop."""
 
 from helm_eval.dispatch._breaker import DEAD_AFTER, Breaker
-from helm_eval.dispatch._cache import ResponseCache, cache_key
+from helm_eval.dispatch._cache import CACHE_VERSION, CacheStats, Pruned, ResponseCache, cache_key
 from helm_eval.dispatch._client import Endpoint, build_payload, list_models, parse_retry_after
 from helm_eval.dispatch._dispatcher import Dispatcher
 
 __all__ = [
+    "CACHE_VERSION",
     "DEAD_AFTER",
     "Breaker",
+    "CacheStats",
     "Dispatcher",
     "Endpoint",
+    "Pruned",
     "ResponseCache",
     "build_payload",
     "cache_key",

@@ -1,25 +1,36 @@
 """The response cache: a hit costs no tokens and is reported as a hit.
 
-Key = sha256 of canonical JSON of the model identity (served name, plus the weights' path where the server
-reports it), the messages, every sampling parameter, and the repeat index when sampling is not deterministic
-(temperature > 0 without a seed). Stored in one SQLite file CI can persist (``.helm-eval/cache.sqlite``).
-Cache I/O never aborts a run: a failed read is a miss, a failed write is counted and reported.
+Key = sha256 of canonical JSON of the model identity (served name plus the best-known identity of the weights:
+a revision the config states, else a digest of the weights directory, else the path the server reports; see
+``Endpoint.identity``), the messages, every sampling parameter, and the repeat index when sampling is not
+deterministic (temperature > 0 without a seed). Stored in one SQLite file CI can persist
+(``.helm-eval/cache.sqlite``), each answer with the time it was stored: answers older than the TTL are misses,
+and ``prune`` deletes them. Cache I/O never aborts a run: a failed read is a miss, a failed write is counted and
+reported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helm_eval._errors import StorageError
 from helm_eval._fs import make_private_dir
 from helm_eval._records import Call, Outcome
 
 CACHE_VERSION = 1
+"""Version of the key and of the stored answer. The weights identity (revision, digest) changed the value of
+``identity``, not the key's shape: keys of servers whose weights are known only by path are unchanged, so
+their answers stay valid and are still served."""
+
+_SIDE_FILES = ("-wal",)  # -shm is a transient index of the log, gone when the last connection closes
 
 
 def cache_key(call: Call, identity: str | None) -> str:
@@ -39,14 +50,45 @@ def cache_key(call: Call, identity: str | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class ResponseCache:
-    """Key → stored outcome in a SQLite file; safe to use from several threads and processes."""
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """What a cache file holds."""
 
-    def __init__(self, path: Path) -> None:
+    entries: int
+    """Answers that can still be served (this version of the key)."""
+    stale: int
+    """Answers stored under another version of the key: never served again; ``prune`` deletes them."""
+    size_bytes: int
+    """The file with its write-ahead log."""
+    oldest: float | None
+    newest: float | None
+    """When the oldest and newest servable answers were stored (Unix time)."""
+    expired: int = 0
+    """Of ``entries``, those older than the TTL asked about: misses now, deleted by ``prune``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What ``ResponseCache.prune`` removed."""
+
+    entries: int
+    bytes_freed: int
+    left: CacheStats
+
+
+class ResponseCache:
+    """Key → stored outcome in a SQLite file; safe to use from several threads and processes.
+
+    ``ttl``: seconds an answer is served after it was stored (``None``: forever); an older one is a miss.
+    """
+
+    def __init__(self, path: Path, ttl: float | None = None) -> None:
         self.path = path
+        self.ttl = ttl
         self._local = threading.local()
         self.errors: list[str] = []
         self.hits = 0
+        self.expired = 0
         self.writes = 0
 
     def _conn(self) -> sqlite3.Connection | None:
@@ -74,12 +116,15 @@ class ResponseCache:
             return None
         try:
             row = conn.execute(
-                "SELECT outcome FROM responses WHERE key = ? AND version = ?", (key, CACHE_VERSION)
+                "SELECT outcome, created FROM responses WHERE key = ? AND version = ?", (key, CACHE_VERSION)
             ).fetchone()
             if row is None:
                 return None
+            if self.ttl is not None and float(row[1]) < time.time() - self.ttl:
+                self.expired += 1
+                return None
             data: dict[str, Any] = json.loads(row[0])
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, TypeError) as exc:
             self.errors.append(f"response cache read failed: {exc}")
             return None
         self.hits += 1
@@ -116,6 +161,63 @@ class ResponseCache:
             self.writes += 1
         except sqlite3.Error as exc:
             self.errors.append(f"response cache write failed: {exc}")
+
+    def stats(self, ttl: float | None = None) -> CacheStats:
+        """Entries, size and age of the file (and how many are older than ``ttl`` seconds).
+
+        Raises ``StorageError`` when the file cannot be read.
+        """
+        conn = self._conn_or_raise()
+        cutoff = time.time() - ttl if ttl is not None else float("-inf")
+        try:
+            entries, oldest, newest, expired = conn.execute(
+                "SELECT COUNT(*), MIN(created), MAX(created), COALESCE(SUM(created < ?), 0) FROM responses "
+                "WHERE version = ?",
+                (cutoff, CACHE_VERSION),
+            ).fetchone()
+            (stale,) = conn.execute("SELECT COUNT(*) FROM responses WHERE version != ?", (CACHE_VERSION,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the response cache {self.path}: {exc}") from None
+        return CacheStats(int(entries), int(stale), self.size_bytes(), oldest, newest, int(expired))
+
+    def prune(self, older_than: float | None, now: float | None = None) -> Pruned:
+        """Delete answers stored more than ``older_than`` seconds ago and every stale one, then VACUUM.
+
+        Raises ``StorageError`` when the file cannot be changed (another run holding it, a read-only file).
+        """
+        conn = self._conn_or_raise()
+        before = self.size_bytes()
+        cutoff = (time.time() if now is None else now) - older_than if older_than is not None else None
+        try:
+            if cutoff is None:
+                cursor = conn.execute("DELETE FROM responses WHERE version != ?", (CACHE_VERSION,))
+            else:
+                cursor = conn.execute(
+                    "DELETE FROM responses WHERE version != ? OR created < ?", (CACHE_VERSION, cutoff)
+                )
+            removed = cursor.rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot prune the response cache {self.path}: {exc}") from None
+        left = self.stats()
+        return Pruned(int(removed), max(before - left.size_bytes, 0), left)
+
+    def size_bytes(self) -> int:
+        """Bytes the cache takes on disk: the file and its write-ahead log."""
+        total = 0
+        for path in (self.path, *(self.path.with_name(self.path.name + side) for side in _SIDE_FILES)):
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
+
+    def _conn_or_raise(self) -> sqlite3.Connection:
+        before = len(self.errors)
+        conn = self._conn()
+        if conn is None:
+            raise StorageError(self.errors[before] if len(self.errors) > before else f"cannot open {self.path}")
+        return conn
 
     def close(self) -> None:
         """Close this thread's connection."""

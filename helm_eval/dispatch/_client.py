@@ -40,9 +40,20 @@ class Endpoint:
     timeout: float
     roots: dict[str, str] = field(default_factory=dict)
     """Served model name → what the server says it loaded (vLLM's ``root``: the weights' path or hub id)."""
+    revision: str | None = None
+    """The weights' revision the endpoint's config states; when set it is the weights' whole identity."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """Served model name → digest of the weights directory, where helm-eval could read it (a local server)."""
 
     def identity(self, model: str) -> str | None:
-        """The model's identity for the response cache: served name plus weights, when the server says."""
+        """The model's identity for the response cache: the served name plus the best-known weights identity.
+
+        A stated revision, else a digest of the weights, else the path vLLM reports; ``None`` when none is known.
+        """
+        if self.revision:
+            return f"{model}#revision={self.revision}"
+        if model in self.digests:
+            return f"{model}#{self.digests[model]}"
         root = self.roots.get(model)
         return f"{model}@{root}" if root else None
 

@@ -8,7 +8,7 @@ from helm_eval.pipeline._admission import Admission, Decision
 from helm_eval.pipeline._dry_run import Plan, SuitePlan, plan_cases
 from helm_eval.pipeline._pipeline import OUTPUT_EXCERPT, Gathered, Pipeline, case_key
 from helm_eval.pipeline._recording import Recorder
-from helm_eval.pipeline._responses import Responses
+from helm_eval.pipeline._responses import Responses, cache_path
 from helm_eval.pipeline._settings import BudgetOptions, RunSettings
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case, judged_verdict, majority
 
@@ -26,6 +26,7 @@ __all__ = [
     "Responses",
     "RunSettings",
     "SuitePlan",
+    "cache_path",
     "case_key",
     "judge_case",
     "judged_verdict",

@@ -135,7 +135,7 @@ class Pipeline:
         )
         # a dry run reads the cache too: a hit would cost nothing, so it reserves nothing
         mode = options.cache or settings.config.cache
-        self.responses = Responses(mode, cache_path(settings.config.cache_path, settings.rootdir))
+        self.responses = Responses(mode, cache_path(config.cache_path, settings.rootdir), config.cache_ttl_seconds)
         key_vars = {ENV_API_KEY, *(spec.api_key_env for spec in config.endpoints.values())}
         self.keys = Redactor.for_keys(key_vars)
         """The configured API keys: scrubbed from everything written, the response cache included."""

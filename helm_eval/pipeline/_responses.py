@@ -2,26 +2,44 @@
 
 This is the one place that reads or writes cached responses. A hit is found while planning (so it needs no
 budget), answered without sending, and recorded as a hit; a successful answer is stored from the recording
-thread, never from the dispatch loop.
+thread, never from the dispatch loop. In ``replay-only`` mode a call the cache cannot answer is answered too:
+with an error outcome, so nothing is ever sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch import Endpoint, ResponseCache, cache_key
 from helm_eval.pipeline._redaction import Redactor
+from helm_eval.plan import local_weights
+
+REPLAY_MISS = (
+    "replay-only: the response cache has no answer for this call, so it was not sent (run once with the cache on)"
+)
 
 
 class Responses:
-    """Cache keys, hits found while planning, and writes of fresh answers; ``mode`` is on, refresh or off."""
+    """Cache keys, hits found while planning, and writes of fresh answers.
 
-    def __init__(self, mode: str, path: Path) -> None:
-        self.reads = mode == "on"
-        self.cache = None if mode == "off" else ResponseCache(path)
+    ``mode``: ``on`` reads and writes, ``refresh`` only writes, ``off`` never touches the file, ``replay-only``
+    only reads and answers a miss with an error.
+
+    ``ttl``: seconds a stored answer is served (``None``: forever).
+    """
+
+    def __init__(self, mode: str, path: Path, ttl: float | None = None) -> None:
+        self.reads = mode in ("on", "replay-only")
+        self.replay_only = mode == "replay-only"
+        self.cache = None if mode == "off" else ResponseCache(path, ttl)
         self._hits: dict[str, Outcome] = {}
+        self._digests: dict[Path, str | None] = {}
+        self._weighed: dict[tuple[str, str, str | None], str | None] = {}
+        self._lock = threading.Lock()
+        self._notes: list[str] = []
 
     @property
     def enabled(self) -> bool:
@@ -32,6 +50,7 @@ class Responses:
         """``call`` with its cache key; remembers the stored answer when there is one (a hit)."""
         if self.cache is None:
             return call
+        self._weigh(endpoint, call.model)
         key = cache_key(call, endpoint.identity(call.model))
         if self.reads and key not in self._hits:
             hit = self.cache.get(key)
@@ -40,8 +59,17 @@ class Responses:
         return dataclasses.replace(call, cache_key=key)
 
     def hit(self, call: Call) -> Outcome | None:
-        """The stored answer to ``call`` found while planning, or ``None``."""
-        return self._hits.get(call.cache_key) if call.cache_key else None
+        """The answer to ``call`` that needs no sending, or ``None``: send it.
+
+        The stored answer found while planning (a hit); in replay-only mode, for a call the cache has no
+        answer for, an error outcome that used no tokens (the call is never sent, the case is an error).
+        """
+        if call.cache_key is None:
+            return None
+        stored = self._hits.get(call.cache_key)
+        if stored is None and self.replay_only:
+            return Outcome("", 0, 0, endpoint=call.endpoint, model=call.model, error=REPLAY_MISS)
+        return stored
 
     def store(self, call: Call, outcome: Outcome | None, keys: Redactor | None = None) -> None:
         """Keep a fresh successful answer (recording thread); errors and hits are never stored.
@@ -56,7 +84,39 @@ class Responses:
 
     def errors(self) -> list[str]:
         """Read and write failures, as warnings (cache I/O never aborts a run)."""
-        return list(self.cache.errors) if self.cache is not None else []
+        return [*self._notes, *(self.cache.errors if self.cache is not None else [])]
+
+    def _weigh(self, endpoint: Endpoint, model: str) -> None:
+        """Give ``endpoint`` the digest of ``model``'s weights when a server on this machine loaded a directory.
+
+        Looked at once per server, model and reported path; each directory is digested once per run. A stated
+        revision makes it unnecessary. A directory that cannot be read is a warning, and its answers are keyed by
+        the path as before.
+        """
+        if endpoint.revision or model in endpoint.digests:
+            return
+        seen = (endpoint.base_url, model, endpoint.roots.get(model))
+        with self._lock:
+            if seen not in self._weighed:
+                self._weighed[seen] = self._digest(local_weights(endpoint, model))
+            digest = self._weighed[seen]
+        if digest is not None:
+            endpoint.digests[model] = digest
+
+    def _digest(self, directory: Path | None) -> str | None:
+        if directory is None:
+            return None
+        if directory not in self._digests:
+            from helm_eval.serve import weights_digest
+
+            try:
+                self._digests[directory] = weights_digest(directory)
+            except OSError as exc:
+                self._digests[directory] = None
+                self._notes.append(
+                    f"response cache: cannot digest the weights in {directory} ({exc}); keyed by their path"
+                )
+        return self._digests[directory]
 
 
 def cache_path(value: str | None, rootdir: Path) -> Path:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from helm_eval.config import (
     DEFAULT_ENDPOINT_NAME,
@@ -63,7 +66,32 @@ def resolve_endpoints(
             api_key=env.get(spec.api_key_env) or None,
             max_concurrency=spec.max_concurrency or concurrency,
             timeout=spec.timeout or timeout,
+            revision=spec.revision,
         )
         for name, spec in specs.items()
     }
     return endpoints, default
+
+
+def local_weights(endpoint: Endpoint, model: str) -> Path | None:
+    """The directory a server on this machine loaded ``model`` from, as it reports it (vLLM's ``root``).
+
+    Only a loopback endpoint counts (``--helm-eval-serve``, ``helm-eval serve``, a vLLM started beside the
+    tests): a remote server's path names a directory on another machine. ``None`` for a hub id or a relative path.
+    """
+    root = endpoint.roots.get(model)
+    if not root or not _is_loopback(urlsplit(endpoint.base_url).hostname):
+        return None
+    path = Path(root)
+    return path if path.is_absolute() and path.is_dir() else None
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

