@@ -37,7 +37,9 @@ def add_plan_command(sub: Any) -> None:
     parser.add_argument("--budget-scope", choices=["run", "pull_request"], default="pull_request")
     parser.add_argument("--policy", metavar="PATH", help="trusted policy file (env HELM_EVAL_POLICY)")
     parser.add_argument("--ledger", metavar="PATH|URL", help="ledger holding what the PR already spent")
-    parser.add_argument("--cache", choices=["on", "off", "refresh"], help="response cache as the run would use it")
+    parser.add_argument(
+        "--cache", choices=["on", "off", "refresh", "replay-only"], help="response cache as the run would use it"
+    )
     parser.add_argument("--label", action="append", metavar="KEY=VALUE", help="attribution label, e.g. pr=42")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run_plan)
