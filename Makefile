@@ -31,8 +31,11 @@ demo: model
 	  exit 0; fi; exit $$status
 
 # HELM_EVAL_REQUIRE_VLLM=1: the integration tier fails, never skips, when vLLM cannot start.
+# Two runs: everything that needs no shared server on both cores (pytest-xdist), then the tiers that share one
+# real vLLM (started once per session) and the CI-platform runs, in one process.
 test: model lint
-	HELM_EVAL_REQUIRE_VLLM=1 $(BIN)/python -m pytest
+	HELM_EVAL_REQUIRE_VLLM=1 $(BIN)/python -m pytest -n 2 --ignore=tests/integration --ignore=tests/ci
+	HELM_EVAL_REQUIRE_VLLM=1 $(BIN)/python -m pytest tests/integration tests/ci
 
 lint: venv
 	$(BIN)/ruff check helm_eval tests fixtures bench
