@@ -107,8 +107,14 @@ class HelmEvalSession:
 
     # -- collect: send ahead ---------------------------------------------------------------------------------
 
-    def send_early(self, cases: Sequence[Case]) -> None:
-        """Send a suite's calls as soon as it is collected, when nothing can deselect them afterwards."""
+    def send_early(self, cases: Sequence[Case], session: pytest.Session) -> None:
+        """Send a suite's calls as soon as it is collected, when nothing can deselect them afterwards.
+
+        Not once a collection error has happened: pytest will stop after collecting, and such a run must not
+        spend anything.
+        """
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            self._send_early = False
         if not self._send_early or not cases:
             return
         try:

@@ -39,7 +39,7 @@ class SuiteFile(pytest.File):
                 session.pipeline.check_case(case)
         except HelmEvalError as exc:
             raise self.CollectError(str(exc)) from None
-        session.send_early(cases)
+        session.send_early(cases, self.session)
         for case in cases:
             yield CaseItem.from_parent(self, name=case.id, case=case)
 

@@ -17,7 +17,7 @@ class Session(Protocol):
     settings: RunSettings
     pipeline: Pipeline
 
-    def send_early(self, cases: Sequence[Case]) -> None:
+    def send_early(self, cases: Sequence[Case], session: pytest.Session) -> None:
         """Send a collected suite's calls now, when nothing can deselect them later."""
         ...
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from helm_eval import Call, CaseResult, Outcome, RunRecord
+from helm_eval import Call, CaseResult, Outcome, RunRecord, Verdict
 from helm_eval._text import clean_text, excerpt, inert, quote
 from helm_eval.dispatch import Endpoint
 from helm_eval.dispatch._client import ChatClient
@@ -44,7 +44,7 @@ def test_other_unicode_is_left_alone() -> None:
 
 
 def test_bidi_overrides_never_reach_annotations_summary_or_comment() -> None:
-    verdict = {"assertion": "contains", "status": "fail", "reason": f"output does not contain 'x': {TROJAN!r}"}
+    verdict = Verdict("contains", "fail", f"output does not contain 'x': {TROJAN!r}")
     fields: dict[str, Any] = {"line": 3, "repeats": 1, "passes": 0, "output": TROJAN, "verdicts": [verdict]}
     case = CaseResult(f"suites/a.yaml::{TROJAN}", "suites/a.yaml", status="failed", suite="suites/a.yaml", **fields)
     record = RunRecord(cases=[case], started_at=1.0, finished_at=2.0)
