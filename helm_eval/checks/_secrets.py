@@ -120,7 +120,7 @@ def _sequential(text: str) -> bool:
     return steps > len(text) / 3
 
 
-def looks_random(token: str, min_entropy: float = 3.5) -> bool:
+def looks_random(token: str) -> bool:
     """A token random enough to be a key: ≥ 20 chars, lower+upper+digits, high entropy, not sequential."""
     core = token.rstrip("=")
     if len(core) < 20 or _classes(core) < 3 or _sequential(core) or _DIGEST.match(core):
