@@ -227,7 +227,7 @@ def _ips(text: str) -> Iterator[Finding]:
     for match in _IPV6.finditer(text):
         token = match.group(0)
         full = token.count(":") == 7 or "::" in token
-        if not full or not any(ch.isdigit() for ch in token) or token.strip(":") == "":
+        if not full or not any(ch.isdigit() for ch in token):
             continue
         try:
             ipaddress.IPv6Address(token)

@@ -10,7 +10,15 @@ from __future__ import annotations
 import pytest
 
 from helm_eval.checks import Finding
-from helm_eval.checks._findings import AllowList, check_options, drop_overlaps, redact, strings_option, summary
+from helm_eval.checks._findings import (
+    AllowList,
+    check_options,
+    drop_overlaps,
+    redact,
+    shannon_entropy,
+    strings_option,
+    summary,
+)
 from helm_eval.checks._pii import card_brand, find_pii, iban_valid, is_private_ip, ssn_valid
 from helm_eval.checks._secrets import find_secrets, is_placeholder, looks_random
 
@@ -58,6 +66,8 @@ def test_card_brand_is_the_issuer_whose_prefix_range_and_length_fit(prefix: str,
         ("4222 222222222", None),  # 4 then 9
         ("411111 111111 1111", None),  # 6-6-4 is nobody's grouping
         ("4111 11111 1111 111", None),
+        ("4111 1111 11111 111", None),
+        ("4111 1111 1111 1111 2031", "4111 1111 1111 1111"),  # a card, then a year
         ("6211 1111 1111 1111 116", "6211 1111 1111 1111 116"),  # 19 digits
         ("6211 1111 1111 1111 1160", None),  # 20 digits is no card
     ],
@@ -66,8 +76,43 @@ def test_a_card_is_found_only_in_a_grouping_issuers_print(text: str, card: str |
     assert [f.value for f in find_pii(text, ["credit-card"])] == ([card] if card else [])
 
 
+def test_every_card_in_a_text_is_found() -> None:
+    text = "4111 1111 1111 1111 and 5555 5555 5555 4444"
+    assert [f.value for f in find_pii(text)] == ["4111 1111 1111 1111", "5555 5555 5555 4444"]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("+1 234 5678", "+1 234 5678"),  # 8 digits with a country code ...
+        ("+1 234 567", None),
+        ("+123 456 789 012 345", "+123 456 789 012 345"),  # ... up to E.164's 15
+        ("+123 456 789 012 3456", None),
+        ("Tel: 020 7946 0958", "020 7946 0958"),
+    ],
+)
+def test_phone_numbers_have_8_to_15_digits(text: str, found: str | None) -> None:
+    assert [(f.start, f.value) for f in find_pii(text, ["phone"])] == ([(text.index(found), found)] if found else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 00"),
+        ("DE89  3704 0044 0532 0130 00", None),  # two spaces end it
+        ("IBAN DE89 3704 ", None),
+        ("DE89370400440532013000X", None),  # runs on into a longer token
+        ("GB82WEST1234569876543!", None),  # the right length, not alphanumeric
+    ],
+)
+def test_ibans_are_spaced_by_single_spaces_and_end_at_a_word_boundary(text: str, found: str | None) -> None:
+    assert [f.value for f in find_pii(text, ["iban"])] == ([found] if found else [])
+
+
 def test_checksums_and_number_rules() -> None:
-    assert not iban_valid("GB82-WEST-1234-5698-7654")  # right length for nothing, and not alphanumeric
+    assert not iban_valid("GB82-WEST-1234-5698-7654")
+    assert not iban_valid("GB82WEST1234569876543!")
+    assert [(f.start, f.value) for f in find_pii("SSN 123-45-6789")] == [(4, "123-45-6789")]
     assert ssn_valid("123", "45", "6789")
     assert not ssn_valid("123", "00", "6789")
     assert not ssn_valid("123", "45", "0000")
@@ -84,7 +129,7 @@ def test_checksums_and_number_rules() -> None:
     [
         ("${DB_PASSWORD}", True), ("<token>", True), ("{{ api_key }}", True), ("%s", True),
         ("os.environ['K']", True), ("process.env.API_KEY", True), ("get_secret('db')", True),
-        ("my_environ_value", True), ("mygetenvkey", True),
+        ("cfg.environ_key", True), ("load_getenv_value", True), ("xxx", True),
         ("****", True), ("xxxx", True), ("XXXX-XXXX", True), ("....", True), ("•••", True),
         ("sk-xxxx1234abcd", True), ("ab****cd", True), ("ab....cd", True), ("pass0000000", True), ("ab1234567", True),
         ("aaaaaaaa", True), ("abcabcab", True), ("abcdabcd", False), ("abcabca", False),
@@ -150,7 +195,10 @@ def test_a_skipped_secret_candidate_does_not_hide_the_next(text: str, secret: st
         ("version 1.2.3.4 then 203.0.113.9", "203.0.113.9"),
         ("std::vector then 2001:db8::1", "2001:db8::1"),
         (":: then 2001:db8::1", "2001:db8::1"),
-        ("555-123 4567 then (415) 555-0132", "(415) 555-0132"),
+        ("cafe::beef then 2001:db8::1", "2001:db8::1"),  # no digit
+        ("1::2::3 then 2001:db8::1", "2001:db8::1"),  # not an address
+        ("DE12 ABC then DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 00"),
+        ("415-555 0132 then (415) 555-0133", "(415) 555-0133"),  # mixed separators: two numbers
         ("4111 1111-1111 1111 then 5555 5555 5555 4444", "5555 5555 5555 4444"),
         ("XX89 3704 then DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 00"),
     ],
@@ -191,6 +239,8 @@ def test_findings_carry_family_and_where_and_allowed_values_are_left_out() -> No
     assert [f.kind for f in find_secrets(text, ["jwt", "generic-secret"])] == ["generic-secret"]
     assert [(f.family, f.where) for f in find_pii(text, where="messages[0]")] == [("pii", "messages[0]")]
     assert find_pii(text, allow=AllowList(["maria@acme.test"])) == []
+    assert [f.value for f in find_pii(f"{text} or jo@acme.test", allow=AllowList(["maria@.*"]))] == ["jo@acme.test"]
+    assert find_pii(text)[0].where == ""
     assert find_pii("from 10.0.0.2 and 8.8.8.8", allow_private_ip=True)[0].value == "8.8.8.8"
     assert find_pii("from 10.0.0.2 and 8.8.8.8", ["email"]) == []
 
@@ -214,6 +264,8 @@ def test_findings_carry_family_and_where_and_allowed_values_are_left_out() -> No
         ("abcdefghij0123456789ABCD", False),  # sequential
         ("Kx7abcdefghiPzK2mWv9RtL4", True),  # 8 of 23 steps to a neighbouring character: a third, not more
         ("Kx7abcdefghijzK2mWv9RtL4", False),  # 9
+        ("Kx7jihgfedcbazK2mWv9RtL4", False),  # 9, counting down
+        (KEY[:19] + "X", True),
         ("getHTTPResponseCode200Handler", False),
         ("MAXRetryCountForAPIVersion2", False),
         ("Qx7PzK2mWv9RtL4nBs8HdJ3f", True),
@@ -234,16 +286,24 @@ def test_overlapping_findings_keep_the_first_and_touching_ones_are_kept() -> Non
     elsewhere = Finding("secrets", "generic-secret", 5, 8, "e", where="vars.x")
     kept = drop_overlaps([touching, a, inside, before, elsewhere])
     assert [f.value for f in kept] == ["a", "c", "e"]
+    assert [f.value for f in drop_overlaps([before, touching, a])] == ["d", "c"]
+    assert [f.value for f in drop_overlaps([a, touching])] == ["a", "c"]  # one ends where the next starts
+    mid, across = Finding("secrets", "jwt", 3, 10, "m"), Finding("secrets", "jwt", 5, 12, "x")
+    assert [f.value for f in drop_overlaps([before, mid, across])] == ["d", "m"]
 
 
 def test_summary_and_redaction() -> None:
     findings = [Finding("pii", "email", i * 20, i * 20 + 15, "person@acme.test", "vars.x") for i in range(7)]
-    assert summary(findings[:5]).count("; ") == 4
+    assert (
+        summary(findings[:2])
+        == "email 'pe…st' (16 chars) in vars.x at char 0; email 'pe…st' (16 chars) in vars.x at char 20"
+    )
     assert summary(findings).endswith("; and 2 more")
     assert "and" not in summary(findings[:5])
     assert findings[0].describe() == "email 'pe…st' (16 chars) in vars.x at char 0"
     assert Finding("pii", "email", 3, 9, "abcdefghij").describe() == "email 'ab…ij' (10 chars) at char 3"
     assert redact("abcdefghi") == "<9 chars>"
+    assert shannon_entropy("") == 0.0
 
 
 def test_option_errors_name_the_culprit() -> None:
