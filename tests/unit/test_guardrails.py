@@ -119,6 +119,7 @@ def test_canary_value_is_redacted_in_reasons() -> None:
         ("pii", "email", "value must be a mapping"),
         ("pii", {"allow_private_ip": "yes"}, "allow_private_ip must be true or false"),
         ("secrets", {"detectors": "jwt", "extra": 1}, "unknown key 'extra'"),
+        ("secrets", {"detectors": ["nope"]}, "unknown detector 'nope'; known: aws-access-key-id,"),
         ("canary", {"canary": ""}, "canary must be a non-empty string"),
         ("canary", None, "needs a value"),
         ("is-refusal", "x", "takes no value"),
