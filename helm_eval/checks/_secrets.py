@@ -229,7 +229,8 @@ def _high_entropy(text: str) -> Iterator[Finding]:
     for match in _CANDIDATE.finditer(text):
         if any(start <= match.start() < end for start, end in public):
             continue  # public keys, certificates and publishable keys are meant to be shared
-        before = text[text.rfind("\n", max(0, match.start() - 40), match.start()) + 1 : match.start()]
+        window = text[max(0, match.start() - 40) : match.start()]
+        before = window[window.rfind("\n") + 1 :]  # what comes before the token on its line, 40 characters at most
         if _DIGEST_BEFORE.search(before) or _ID_BEFORE.search(before):
             continue
         if looks_random(match.group(0)):

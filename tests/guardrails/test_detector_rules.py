@@ -247,6 +247,18 @@ def test_a_jwt_needs_alg_in_its_header() -> None:
     assert len(find_secrets("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl", ["jwt"])) == 1
 
 
+def test_a_labelled_provider_secret_is_reported_without_its_label() -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQx7PzK2mW"
+    assert [f.value for f in find_secrets(f"aws_secret_access_key = {secret}")] == [secret]
+
+
+def test_an_identifier_label_counts_only_right_before_the_token() -> None:
+    assert find_secrets(f'{{"id": "{KEY}"}}') == []
+    assert [f.value for f in find_secrets(f'{{"id": 7, "name": "build", "note": "{KEY}"}}')] == [KEY]
+    long_line = "x" * 100 + f' "request_id": {KEY}'
+    assert find_secrets(long_line) == []
+
+
 def test_a_connection_url_is_reported_up_to_its_host() -> None:
     url = f"postgres://app:{KEY}@db.acme.test"
     assert [(f.kind, f.value) for f in find_secrets(f"DATABASE_URL={url}/prod")] == [("connection-string", url)]
