@@ -190,6 +190,7 @@ _SKIPPED_THEN_FOUND = [
     ),
     (f"h1:Vq8ZtR2mXk7LpW4nBc9HsD3fQe5Ty1Uo6Ia0Ps8=\nmaterial {KEY}", "generic-secret", KEY),
     (f"request_id:\n{KEY}", "generic-secret", KEY),  # a label on the line above labels nothing
+    (f"build\nrequest_id:\n{KEY}", "generic-secret", KEY),
     (
         f"postgres://u:${{PW}}@db/app\nServer=db;Password={{0}};\npostgres://u:{KEY}@db/app",
         "connection-string",
