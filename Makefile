@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 REPORTS ?= reports
 
-.PHONY: venv vllm model demo test lint bench clean
+.PHONY: venv vllm model demo test lint bench mutation clean
 
 $(BIN)/helm-eval: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/dispatch.py
+
+# Scheduled tier, not part of `test`: mutation testing of the guardrail detectors (own venv, capped; see the script)
+mutation:
+	bash .ci/mutation.sh
 
 clean:
 	rm -rf $(REPORTS) build dist *.egg-info

@@ -35,9 +35,16 @@ _EMAIL = re.compile(
 _FILE_SUFFIXES = frozenset(["png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "pdf", "txt"])
 
 
+# ``git@github.com`` in ``ssh://git@github.com/...``, ``user:pw@host`` in a connection URL, a Sentry DSN's key: the
+# user part of a URL is a login on that host, not a mailbox
+_URL_USER_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s/@:]*:)?$")
+
+
 def _emails(text: str) -> Iterator[Finding]:
     for match in _EMAIL.finditer(text):
         if match.group(1).lower() in _FILE_SUFFIXES or ".." in match.group(0):
+            continue
+        if _URL_USER_BEFORE.search(text, max(0, match.start() - 300), match.start()):
             continue
         yield Finding(FAMILY, "email", match.start(), match.end(), match.group(0))
 
@@ -207,7 +214,9 @@ _IPV4 = re.compile(rf"(?<![\w.\-])(?<!\d\.){_OCTET}(?:\.{_OCTET}){{3}}(?![\w\-]|
 _IPV6 = re.compile(
     r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![\w:]|\.\d)"
 )
-_VERSION_WORDS = re.compile(r"(?i)(?:\bv|version|release|ver\.?|section|§|chrome/|firefox/|build|kernel|firmware)\s*$")
+_VERSION_WORDS = re.compile(
+    r"(?i)(?:\bv|version|release|ver\.?|section|§|chrome/|firefox/|build|kernel|firmware|oid)\s*$"
+)
 
 
 def _ips(text: str) -> Iterator[Finding]:
@@ -218,7 +227,7 @@ def _ips(text: str) -> Iterator[Finding]:
     for match in _IPV6.finditer(text):
         token = match.group(0)
         full = token.count(":") == 7 or "::" in token
-        if not full or not any(ch.isdigit() for ch in token) or token.strip(":") == "":
+        if not full or not any(ch.isdigit() for ch in token):
             continue
         try:
             ipaddress.IPv6Address(token)

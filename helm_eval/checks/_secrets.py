@@ -58,6 +58,7 @@ _PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     ),
     "slack-token": (
         re.compile(r"(?<![\w-])xox[abposr]-(?:[0-9]{8,}-){1,3}[A-Za-z0-9]{8,}(?:-[A-Za-z0-9]+)?"),
+        re.compile(r"(?<![\w-])xapp-\d-[A-Z0-9]{8,}-[0-9]{8,}-[A-Za-z0-9]{32,}"),  # app-level tokens
         re.compile(r"https://hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}"),
     ),
     "anthropic-api-key": (re.compile(r"(?<![\w-])sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}(?![\w-])"),),
@@ -85,6 +86,12 @@ _LABEL = re.compile(
 )
 _CANDIDATE = re.compile(r"(?<![A-Za-z0-9_+/=.-])[A-Za-z0-9_+/-]{20,}={0,2}(?![A-Za-z0-9_+/=-]|\.[A-Za-z0-9])")
 _DIGEST = re.compile(r"(?i)sha(?:1|224|256|384|512)-")  # subresource-integrity digests are public
+# what a token right after these is: a digest (go.sum ``h1:``, ``sha256:``, an IPFS content id) or an identifier
+# (``"id": ...``, ``request_id=...``, a JWK's ``kid``), public by design however random it looks
+_DIGEST_BEFORE = re.compile(r"(?i)(?:\bh1:|\bsha(?:1|224|256|384|512)[:-]|\bipfs:|/ipfs/)$")
+_ID_BEFORE = re.compile(
+    r"(?:\b(?:id|ids|ID|uuid|guid|kid)|[a-z0-9](?:_id|_ids|Id|ID|-id)|_ID)[\"']?\s*(?::|=)\s*[\"']?$"
+)
 _PLACEHOLDER_WORDS = re.compile(
     r"(?i)^(?:none|null|nil|true|false|undefined|required|optional|string|str|bytes|secret|password|passwd|"
     r"redacted|hidden|changeme|your[_-]?\w*|my[_-]?\w*|example[_-]?\w*|placeholder\w*|dummy\w*|\w*here)$"
@@ -113,7 +120,7 @@ def _sequential(text: str) -> bool:
     return steps > len(text) / 3
 
 
-def looks_random(token: str, min_entropy: float = 3.5) -> bool:
+def looks_random(token: str) -> bool:
     """A token random enough to be a key: ≥ 20 chars, lower+upper+digits, high entropy, not sequential."""
     core = token.rstrip("=")
     if len(core) < 20 or _classes(core) < 3 or _sequential(core) or _DIGEST.match(core):
@@ -198,6 +205,8 @@ def _labelled(text: str) -> Iterator[Finding]:
         value, label = match.group("value"), match.group("label").lower()
         if is_placeholder(value) or value.endswith(":") or value.startswith(("http:", "https:")):
             continue
+        if value.startswith(("/", "~/", "./", "../")) or re.match(r"[A-Za-z]:\\", value):
+            continue  # a path (``PWD=/home/me/src`` in an environment dump), not a password
         if label in ("password", "passwd", "pwd"):
             if len(value) < 6 or (_classes(value) < 2 and value.isalpha() and len(value) < 12):
                 continue
@@ -220,6 +229,10 @@ def _high_entropy(text: str) -> Iterator[Finding]:
     for match in _CANDIDATE.finditer(text):
         if any(start <= match.start() < end for start, end in public):
             continue  # public keys, certificates and publishable keys are meant to be shared
+        window = text[max(0, match.start() - 40) : match.start()]
+        before = window[window.rfind("\n") + 1 :]  # what comes before the token on its line, 40 characters at most
+        if _DIGEST_BEFORE.search(before) or _ID_BEFORE.search(before):
+            continue
         if looks_random(match.group(0)):
             yield Finding(FAMILY, "generic-secret", match.start(), match.end(), match.group(0))
 

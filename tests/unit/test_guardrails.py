@@ -10,6 +10,7 @@ import pytest
 
 from helm_eval import Assertion
 from helm_eval.checks import REGISTRY, Finding, redact, run_check, validate_assertion
+from helm_eval.checks._findings import shannon_entropy
 from helm_eval.checks._pii import find_pii, iban_valid, luhn_valid, ssn_valid
 from helm_eval.checks._secrets import find_secrets, looks_random
 
@@ -128,6 +129,7 @@ def test_canary_value_is_redacted_in_reasons() -> None:
         ("pii", "email", "value must be a mapping"),
         ("pii", {"allow_private_ip": "yes"}, "allow_private_ip must be true or false"),
         ("secrets", {"detectors": "jwt", "extra": 1}, "unknown key 'extra'"),
+        ("secrets", {"detectors": ["nope"]}, "unknown detector 'nope'; known: aws-access-key-id,"),
         ("canary", {"canary": ""}, "canary must be a non-empty string"),
         ("canary", None, "needs a value"),
         ("is-refusal", "x", "takes no value"),
@@ -170,3 +172,114 @@ def test_random_tokens_are_found_and_names_are_not() -> None:
         "3f786850e387550fdab836ed7e6dc881de23001b",
     ]:
         assert not looks_random(name)
+
+
+# -- behaviours a mutation could drop while every corpus score stays at 1.0 -------------------------------------
+
+_RSA_SPKI = (
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAq7BFUpkGp3+XQxGoxrW1\n"
+    "zY5OLtHqKmL8Ypw9sC2Hn3RtXfJbVuD4eGaQk0lZ6NcTsWmyP1rIoEAhv7dBxF2K\n"
+    "qd9Jt3uNwM0pRc5ZXyVs8bLfkH4aGnY1eOiT6mAQ2xrDlPCW7oEjSUzvKgB0hF+N\n"
+)
+
+
+_ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIG0lz3NMSaHdJz5Nj6tfW9uNEJnsBej9x8HXNHd2SKtz"
+
+
+@pytest.mark.parametrize(
+    "public",
+    [
+        f"-----BEGIN PUBLIC KEY-----\n{_RSA_SPKI}-----END PUBLIC KEY-----",
+        f"-----BEGIN CERTIFICATE-----\n{_RSA_SPKI}-----END CERTIFICATE-----",
+        f"ssh-ed25519 {_ED25519} deploy@ci",
+        "const stripe = Stripe('pk_live_51HqLyjWDarjtT1zdp7dcXkJvJrL0QqYv2rLdNyNw');",
+    ],
+)
+def test_public_keys_are_not_secrets_although_their_material_looks_random(public: str) -> None:
+    assert find_secrets(public) == []
+
+
+@pytest.mark.parametrize("material", [_RSA_SPKI.splitlines()[1], _ED25519])
+def test_the_same_key_material_outside_a_public_key_is_reported(material: str) -> None:
+    assert [f.kind for f in find_secrets(f"material: {material}")] == ["generic-secret"]
+
+
+def test_a_password_keyword_is_a_connection_string_only_inside_one() -> None:
+    connection = "Server=tcp:sql.acme.test,1433;Database=crm;User Id=svc;Password=Xk2p9QwLm4;"
+    assert [(f.kind, f.value) for f in find_secrets(connection)] == [("connection-string", "Xk2p9QwLm4")]
+    # without a server, host or database before it, the same pair is a labelled password
+    assert [(f.kind, f.value) for f in find_secrets("password=Xk2p9QwLm4")] == [("generic-secret", "Xk2p9QwLm4")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "OPENAI_API_KEY=sk-your-openai-api-key-goes-here-thank-you",
+        "pip install sk-learn-compatible-estimators-for-timeseries",
+        'openai.api_key = "sk-proj-replace-with-your-own-project-api-key"',
+    ],
+)
+def test_an_sk_prefix_needs_mixed_case_and_digits_to_be_an_openai_key(text: str) -> None:
+    assert find_secrets(text) == []
+
+
+def test_an_openai_key_with_mixed_case_and_digits_is_found() -> None:
+    key = "sk-proj-" + "Zq3" * 12
+    assert [f.kind for f in find_secrets(f"OPENAI_API_KEY={key}")] == ["openai-api-key"]
+
+
+@pytest.mark.parametrize(
+    ("token", "entropy", "random"),
+    [
+        ("3D5B3e9DgFe7ecBH5ag95FaH", 3.52, False),  # floor for 24 characters: 3.0 + 24/40 = 3.6 bits
+        ("mW7FW9Hk7239mcD7pccpc5ep", 3.61, True),
+        ("5aeggH3aHH5F5H5g9D9FagaH", 2.93, False),
+    ],
+)
+def test_the_entropy_floor_for_an_unlabelled_token(token: str, entropy: float, random: bool) -> None:
+    assert shannon_entropy(token) == pytest.approx(entropy, abs=0.01)
+    assert looks_random(token) is random
+    assert bool(find_secrets(f"token {token} expires in 1h")) is random
+
+
+_RANDOM = "Vq8ZtR2mXk7LpW4nBc9HsD3f"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"github.com/acme/api v1.4.0 h1:{_RANDOM}Qe5Ty1Uo6Ia0Ps8=",  # go.sum
+        f'{{"id": "{_RANDOM}", "object": "chat.completion"}}',
+        f"request_id={_RANDOM}",
+        f'{{"kty": "EC", "kid": "{_RANDOM}", "crv": "P-256"}}',
+        f"ipfs://Qm{_RANDOM}{_RANDOM[:20]}",
+    ],
+)
+def test_a_random_token_that_is_a_digest_or_an_identifier_is_not_a_secret(text: str) -> None:
+    assert find_secrets(text) == []
+
+
+def test_the_same_random_token_elsewhere_is_a_secret() -> None:
+    assert [f.value for f in find_secrets(f"key: {_RANDOM}")] == [_RANDOM]
+
+
+@pytest.mark.parametrize("text", ["PWD=/home/maria/src/api", "OLDPWD=~/work", r"pwd=C:\Users\maria"])
+def test_a_path_after_a_password_label_is_not_a_password(text: str) -> None:
+    assert find_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "git+ssh://git@github.com/acme/widgets.git",
+        "postgres://app:Xk2p9QwLm4@db.acme.test/prod",
+        "https://0f1e2d3c4b5a69788796a5b4c3d2e1f0@o4505.ingest.sentry.io/42",
+    ],
+)
+def test_the_user_part_of_a_url_is_not_an_email_address(text: str) -> None:
+    assert find_pii(text, ["email"]) == []
+
+
+def test_an_address_after_a_url_is_still_an_email_address() -> None:
+    text = "see https://acme.test/contact or write to maria@acme.test"
+    assert [f.value for f in find_pii(text)] == ["maria@acme.test"]
