@@ -9,6 +9,7 @@ import pytest
 
 from helm_eval._records import Call, Case, Outcome
 from helm_eval.checks import InputBlocked, scan_texts, unknown_allowances
+from helm_eval.collect import MAX_CASE_CHARS
 from helm_eval.config import BudgetCut, HelmEvalError, Options
 from helm_eval.pipeline import Pipeline
 from helm_eval.run._keys import PYTHON_CALLS_KEY, SESSION_KEY
@@ -89,6 +90,11 @@ def _guard_inputs(messages: list[dict[str, str]], allow: Sequence[str]) -> None:
     unknown = unknown_allowances(allow)
     if unknown:
         raise ValueError(f"allow_inputs: unknown name {unknown[0]!r}; use pii, secrets or an entity type")
+    size = sum(len(str(m.get("content", ""))) for m in messages)
+    if size > MAX_CASE_CHARS:  # the same bound as a suite case: the scan below must not run for minutes
+        raise ValueError(
+            f"helm_model: the messages hold {size:,} characters; a call may send at most {MAX_CASE_CHARS:,}"
+        )
     texts = ((f"messages[{i}] ({m.get('role', '?')})", str(m.get("content", ""))) for i, m in enumerate(messages))
     findings = scan_texts(texts, allow)
     if findings:

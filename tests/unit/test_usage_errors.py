@@ -102,3 +102,19 @@ def test_an_unwritable_cache_warns_once_and_the_run_goes_on(project: Project) ->
     output = result.stdout.str()
     assert "INTERNALERROR" not in output
     assert output.count("response cache unavailable") == 1
+
+
+def test_a_huge_helm_model_prompt_is_refused_before_scanning_or_sending(project: Project) -> None:
+    project.file(
+        "test_big.py",
+        """
+        import pytest
+
+        def test_big(helm_model):
+            with pytest.raises(ValueError, match="a call may send at most 2,000,000"):
+                helm_model("x" * 2_000_001)
+        """,
+    )
+    result = project.run("test_big.py")
+    result.assert_outcomes(passed=1)
+    assert project.chat_requests() == []
