@@ -263,6 +263,8 @@ class Pipeline:
         for name, answer in dispatcher.check_endpoints().items():
             endpoint = self.endpoints[name]
             if isinstance(answer, str):
+                if self.responses.replay_only and endpoint.model is not None:
+                    continue  # nothing will be sent: the cache answers, or the call is an error without sending
                 problems.append(f"endpoint {name!r} at {endpoint.base_url} is unreachable: {answer}")
             elif endpoint.model is None:
                 if len(answer) == 1:

@@ -303,3 +303,17 @@ def test_replay_only_from_the_config(project: Project) -> None:
     project.file("helm-eval.yaml", "cache: replay-only\n")
     project.run().assert_outcomes(errors=2)
     assert project.chat_requests() == []
+
+
+def test_replay_only_needs_no_server_when_the_model_and_revision_are_known(project: Project) -> None:
+    project.suite("s.yaml", SUITE)
+    assert project.double is not None
+    project.file(
+        "helm-eval.yaml", "endpoints:\n  default: {url: 'http://127.0.0.1:9/v1', model: double-model, revision: r1}\n"
+    )
+    project.run().assert_outcomes(passed=2)  # the double, named on the command line, answers once
+    dead = "http://127.0.0.1:9/v1"  # nothing listens there: a replay-only run must not need it
+    result = project.pytester.runpytest(
+        "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint", dead, "--helm-eval-cache", "replay-only"
+    )
+    result.assert_outcomes(passed=2)
