@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,20 @@ def _duration(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+@contextmanager
+def _opened(path: Path, absent: str) -> Iterator[ResponseCache | None]:
+    """The cache file at ``path``, closed after; ``None`` (and a line saying so) when there is none."""
+    if not path.is_file():
+        print(f"no response cache at {_shown(path)}{absent}")
+        yield None
+        return
+    cache = ResponseCache(path)
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
 def _target(args: argparse.Namespace) -> tuple[Path, float | None]:
     """The cache file and the config's TTL (seconds)."""
     root = Path.cwd()
@@ -54,14 +70,10 @@ def _target(args: argparse.Namespace) -> tuple[Path, float | None]:
 def run_stats(args: argparse.Namespace) -> int:
     """Print entries, size and age of the cache file."""
     path, ttl = _target(args)
-    if not path.is_file():
-        print(f"no response cache at {_shown(path)}")
-        return 0
-    cache = ResponseCache(path)
-    try:
+    with _opened(path, "") as cache:
+        if cache is None:
+            return 0
         stats = cache.stats(ttl)
-    finally:
-        cache.close()
     now = time.time()
     print(f"{_shown(path)}: {stats.entries:,} entries, {stats.size_bytes:,} bytes")
     if stats.oldest is not None and stats.newest is not None:
@@ -77,14 +89,10 @@ def run_prune(args: argparse.Namespace) -> int:
     """Delete what is older than ``--older-than`` (or the config's TTL) and every stale answer."""
     path, ttl = _target(args)
     older_than: float | None = args.older_than if args.older_than is not None else ttl
-    if not path.is_file():
-        print(f"no response cache at {_shown(path)}: nothing to prune")
-        return 0
-    cache = ResponseCache(path)
-    try:
+    with _opened(path, ": nothing to prune") as cache:
+        if cache is None:
+            return 0
         pruned = cache.prune(older_than)
-    finally:
-        cache.close()
     what = (
         f"older than {_span(older_than)}, or stale"
         if older_than is not None
