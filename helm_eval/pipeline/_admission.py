@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from helm_eval._records import Call, Case
 from helm_eval.config import ConfigError
+from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import DEFAULT_MAX_TOKENS, Budget, CallNeed, CaseNeed, CostModel, Denial
 from helm_eval.pipeline._responses import Responses
 from helm_eval.plan import Estimate
@@ -32,7 +33,7 @@ class Admission:
     responses: Responses
     estimate: Estimator
     owner: Callable[[Case], str | None]
-    endpoint_of: Callable[[Call], object]
+    endpoint_of: Callable[[Call], Endpoint]
     estimated: list[tuple[Call, Estimate]] = dataclasses.field(default_factory=list)
     """Each estimated call with its estimate, in order (a dry run's figures); kept only when ``keep_estimates``."""
     keep_estimates: bool = False
@@ -62,7 +63,7 @@ class Admission:
                     owner=owner,
                     suite=case.file,
                 )
-                prepared_call = self.responses.keyed(prepared_call, self.endpoint_of(call))  # type: ignore[arg-type]
+                prepared_call = self.responses.keyed(prepared_call, self.endpoint_of(call))
                 if estimate is not None and self.keep_estimates:
                     self.estimated.append((prepared_call, estimate))
                 ready.append(prepared_call)

@@ -7,7 +7,6 @@ GPU-hour cost of self-hosted endpoints is shared over the calls by token share.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 from helm_eval._records import Call, CaseResult, Outcome
@@ -36,16 +35,10 @@ class Recorder:
             ledger.url, self._row, also=lambda item: responses.store(item.call, item.outcome, keys)
         )
         self._responses = responses
-        self._wall: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
         self._closed = False
 
     def finished(self, call: Call, outcome: Outcome | None, sent: bool, started: float, ended: float) -> None:
-        """Dispatcher callback (loop thread): queue the call for the ledger, track the endpoint's busy span."""
-        if sent:
-            with self._lock:
-                span = self._wall.setdefault(call.endpoint, [started, ended])
-                span[0], span[1] = min(span[0], started), max(span[1], ended)
+        """Dispatcher callback (loop thread): queue the call for the ledger (GPU spans come from its rows)."""
         self.writer.put(Finished(call, outcome, sent, started, ended))
 
     def _row(self, item: Finished) -> CallRow:
