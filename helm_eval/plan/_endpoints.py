@@ -67,6 +67,7 @@ def resolve_endpoints(
             max_concurrency=spec.max_concurrency or concurrency,
             timeout=spec.timeout or timeout,
             revision=spec.revision,
+            fallback=tuple(spec.fallback),
         )
         for name, spec in specs.items()
     }

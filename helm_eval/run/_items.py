@@ -14,7 +14,7 @@ import pytest
 
 from helm_eval._records import Case, CaseResult
 from helm_eval.collect import load_suite
-from helm_eval.config import BudgetCut, HelmEvalError
+from helm_eval.config import BudgetCut, HelmEvalError, Unavailable
 from helm_eval.pipeline import Gathered
 from helm_eval.run._keys import MARKERS_KEY, RESULT_KEY, SESSION_KEY
 
@@ -69,7 +69,7 @@ class CaseItem(pytest.Item):
         case = self.case
         try:
             self.gathered = pipeline.gather(case, self.nodeid)
-        except BudgetCut as cut:
+        except (BudgetCut, Unavailable) as cut:
             self.stash[RESULT_KEY] = CaseResult(
                 self.nodeid, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut)
             )
@@ -116,6 +116,7 @@ def record_usage_properties(item: pytest.Item, result: CaseResult) -> None:
             ("latency_ms", round(latency, 1)),
             ("model", result.model),
             ("endpoint", result.endpoint),
+            *([("failed_over_from", result.failed_over_from)] if result.failed_over_from else []),
         ]
     )
 
