@@ -68,6 +68,7 @@ def resolve_endpoints(
             timeout=spec.timeout or timeout,
             revision=spec.revision,
             fallback=tuple(spec.fallback),
+            adaptive=spec.adaptive,
         )
         for name, spec in specs.items()
     }
