@@ -66,11 +66,11 @@ class EndpointSpec(_Strict):
     """The weights' version behind this endpoint (a date, a commit, a tag: ``"2026-11-20"``). When set it is the
     model's identity in the response cache instead of the path the server reports or a digest of the weights:
     change it whenever the weights change, and answers cached for the old weights stop being served."""
-    fallback: list[str] = Field(default_factory=list)
     adaptive: bool = True
     """Adapt the requests in flight to what the server takes, up to ``max_concurrency``: halve on 429, 503 and
     timeouts, grow back by one per round of answers, and keep vLLM's queue (``/metrics``) short. ``false`` keeps
     ``max_concurrency`` in flight whatever the server says."""
+    fallback: list[str] = Field(default_factory=list)
     """Endpoints to send a call to, in order, when this one cannot answer it: connection refused or dropped,
     timeouts or 5xx after every retry, or its circuit breaker open. A fallback serving another model answers
     with its own model (recorded, priced and cached as that model). See docs/failover.md."""

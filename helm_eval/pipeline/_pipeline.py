@@ -99,6 +99,8 @@ def _ignored_under_policy(config: ProjectConfig) -> list[str]:
         ignored.append("prices")
     if config.budget.on_exhausted == "warn":
         ignored.append("budget.on_exhausted: warn")
+    if config.on_unavailable == "skip":
+        ignored.append("on_unavailable: skip")
     if not ignored:
         return []
     return [f"a trusted policy or command-line budget is in force: the project config's {', '.join(ignored)} ignored"]
@@ -132,6 +134,8 @@ class Pipeline:
         config = settings.config
         self.notices = _ignored_under_policy(config) if self.trusted else []
         """What the project's config asked for that a trusted source overrules, said once in the summary."""
+        self.skip_unavailable = config.on_unavailable == "skip" and not self.trusted
+        """Skip (rather than fail) cases no endpoint can answer; a trusted source keeps them errors (red stays red)."""
         self.budget_plan = budget_plan(config, settings.config_source, policy, cli)
         self.cost = cost_model(config, policy[0], trusted=self.trusted)
         self.ledger = Ledger(
@@ -282,8 +286,7 @@ class Pipeline:
         problems: list[str] = []
         answers = dispatcher.check_endpoints()
         down = {name for name, answer in answers.items() if isinstance(answer, str)}
-        skip = self.settings.config.on_unavailable == "skip"
-        tolerated = tolerable_outages(self.endpoints, self.planner.default, down, skip)
+        tolerated = tolerable_outages(self.endpoints, self.planner.default, down, self.skip_unavailable)
         for name, answer in answers.items():
             endpoint = self.endpoints[name]
             if isinstance(answer, str):
@@ -432,7 +435,7 @@ class Pipeline:
         failed = [o for o in outcomes if o.error]
         if not failed:
             return Gathered(outcomes, result)
-        if self.settings.config.on_unavailable == "skip" and all(o.unavailable for o in failed):
+        if self.skip_unavailable and all(o.unavailable for o in failed):
             raise Unavailable(self.redactor.scrub(f"on_unavailable: skip: {failed[0].error}"))
         result.status = "error"
         result.error = self.redactor.scrub_optional(failed[0].error)

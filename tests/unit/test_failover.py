@@ -20,7 +20,7 @@ from fixtures.vllm_double import VLLMDouble
 from helm_eval._records import Call
 from helm_eval.collect import load_suite
 from helm_eval.dispatch import Dispatcher, Endpoint
-from helm_eval.pipeline import Pipeline, RunSettings
+from helm_eval.pipeline import BudgetOptions, Pipeline, RunSettings
 
 CASES = 40
 
@@ -157,6 +157,21 @@ def test_with_every_endpoint_down_and_on_unavailable_skip_the_cases_are_skipped(
     assert all("on_unavailable: skip" in (r.skip_reason or "") for r in results)
     assert all("'primary'" in (r.skip_reason or "") and "'backup'" in (r.skip_reason or "") for r in results)
     assert sorted(line.split("'")[1] for line in dead) == ["backup", "primary"]
+
+
+def test_under_a_trusted_budget_the_projects_on_unavailable_skip_is_ignored(tmp_path: Path) -> None:
+    with VLLMDouble("m") as primary, VLLMDouble("m-backup") as backup:
+        cases = _project(tmp_path, primary, backup, "on_unavailable: skip\n")
+        settings = RunSettings.load(tmp_path, budget=BudgetOptions(tokens=100000, scope="run"))
+        backup.stop()  # the primary's fallback is down from the start; the primary dies after its first answers
+        _kill_after(primary, 3)
+        with Pipeline(settings) as pipeline:
+            results = list(pipeline.evaluate(cases[:12]))  # type: ignore[arg-type]
+            notices = pipeline.notices
+    # a pull request's config must not turn cases no endpoint answered into skips that keep the check green
+    assert "error" in {r.status for r in results}
+    assert "skipped" not in {r.status for r in results}
+    assert any("on_unavailable: skip" in notice for notice in notices)
 
 
 def test_with_every_endpoint_dying_mid_run_each_case_is_one_clear_error(tmp_path: Path) -> None:
