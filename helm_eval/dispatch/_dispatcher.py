@@ -29,7 +29,7 @@ import aiohttp
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch._breaker import Breaker
 from helm_eval.dispatch._client import ChatClient, Endpoint, list_models, server_tokens
-from helm_eval.dispatch._limit import POLL_S, AdaptiveLimit, read_queue
+from helm_eval.dispatch._limit import POLL_S, STEADY_POLL_S, AdaptiveLimit, read_queue
 
 T = TypeVar("T")
 
@@ -189,7 +189,7 @@ class Dispatcher:
                 reading = await read_queue(self.session, endpoint.base_url, endpoint.headers())
                 limit.reading(reading)
                 misses = misses + 1 if reading is None else 0
-                await asyncio.sleep(POLL_S)
+                await asyncio.sleep(POLL_S if limit.ramp is not None else STEADY_POLL_S)
                 while limit.in_flight == 0 and limit.waiting == 0:
                     await asyncio.sleep(POLL_S)  # idle: nothing to learn
 

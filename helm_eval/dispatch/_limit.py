@@ -3,8 +3,9 @@
 Two signals move the limit. Overload answers (429, 503) and timeouts halve it (multiplicative decrease, at most
 once per ``DECREASE_GAP_S`` so one burst of errors counts once); each answer adds ``1/limit`` back (additive
 increase: about one more request per round of answers). Where the server exposes vLLM's Prometheus ``/metrics``,
-its queue is read every ``POLL_S`` while calls are in flight: a queue longer than a small headroom sets the limit
-to what the server is running plus that headroom; an empty queue while helm-eval holds calls back raises it.
+its queue is read while calls are in flight (every ``POLL_S`` during the ramp, ``STEADY_POLL_S`` after): a queue
+longer than a small headroom sets the limit to what the server is running plus that headroom; an empty queue
+while helm-eval holds calls back raises it.
 
 vLLM queues what it cannot batch rather than refusing it, so without the queue reading a burst at the ceiling
 would sit in its queue until requests time out. Sends therefore ramp up: at most ``RAMP_START`` in flight
@@ -26,7 +27,9 @@ import aiohttp
 RAMP_START = 16
 """Requests in flight allowed before the first ``/metrics`` reading."""
 POLL_S = 0.1
-"""Seconds between ``/metrics`` readings while calls are in flight."""
+"""Seconds between ``/metrics`` readings while sends ramp up."""
+STEADY_POLL_S = 0.5
+"""Seconds between readings after the ramp: rendering ``/metrics`` costs the server CPU, and the queue moves slowly."""
 DECREASE_GAP_S = 1.0
 """At most one multiplicative decrease per this many seconds (one burst of 429s is one signal)."""
 DECREASE = 0.5

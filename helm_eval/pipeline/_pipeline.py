@@ -530,7 +530,12 @@ class Pipeline:
             url = self.endpoints[name].base_url if name in self.endpoints else "?"
             lines.append(
                 f"endpoint {name!r} ({url}) went down: {breaker.failures} attempts in a row failed "
-                f"(last: {breaker.last_error}); {breaker.refused} calls ended unsent"
+                f"(last: {breaker.last_error}); {breaker.refused} calls "
+                + (
+                    "sent to its fallback instead"
+                    if name in self.endpoints and self.endpoints[name].fallback
+                    else "ended unsent"
+                )
             )
         return lines
 
