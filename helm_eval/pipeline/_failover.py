@@ -25,7 +25,8 @@ Rekey = Callable[[Call, Endpoint], Call]
 
 def fallback_calls(call: Call, endpoints: Mapping[str, Endpoint], rekey: Rekey) -> list[Call]:
     """``call`` as each of its endpoint's fallbacks would be sent it (model, URL and cache key of that endpoint)."""
-    return [rekey(retarget(call, endpoints[name]), endpoints[name]) for name in chain(endpoints, call.endpoint)[1:]]
+    names = [name for name in chain(endpoints, call.endpoint)[1:] if name in endpoints]
+    return [rekey(retarget(call, endpoints[name]), endpoints[name]) for name in names]
 
 
 def tolerable_outages(endpoints: Mapping[str, Endpoint], default: str, down: set[str], skip: bool) -> set[str]:

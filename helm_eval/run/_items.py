@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.outcomes import Failed  # what pytest.fail raises; the public name is not usable as a base class
 
 from helm_eval._records import Case, CaseResult
 from helm_eval.collect import load_suite
@@ -23,8 +24,16 @@ class CaseFailed(Exception):
     """The case's pass rate fell below its threshold; the message is the whole explanation."""
 
 
-class CaseCallError(Exception):
-    """A call of the case failed for good (after retries); the case is an error, not a failure."""
+class CaseCallError(Failed):
+    """A call of the case failed for good (after retries); the case is an error, not a failure.
+
+    Raised in set-up, where pytest formats a traceback for any other exception (parsing the source of every frame:
+    about a second per case on a busy runner, so a dead endpoint under a large suite took minutes to report). As
+    an outcome without ``pytrace`` it is reported as its message alone, still as an error.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, pytrace=False)
 
 
 class SuiteFile(pytest.File):
