@@ -249,3 +249,20 @@ def test_pytest_says_how_many_calls_failed_over_and_junit_names_both_endpoints(p
     assert junit.count('name="failed_over_from" value="primary"') == 5
     record = (pytester.path / "run.json").read_text()
     assert '"failed_over": 5' in record
+
+
+def test_the_markdown_report_counts_failed_over_calls_and_names_a_dead_endpoint() -> None:
+    from helm_eval._records import CaseResult, RunRecord
+    from helm_eval.report import failover_lines
+    from helm_eval.report._markdown import render
+
+    cases = [
+        CaseResult("a::1", "a.yaml", 1, "passed", endpoint="backup", failed_over=2, failed_over_from="primary"),
+        CaseResult("a::2", "a.yaml", 2, "passed", endpoint="backup", failed_over=1, failed_over_from="primary"),
+        CaseResult("a::3", "a.yaml", 3, "passed", endpoint="primary"),
+    ]
+    record = RunRecord(cases, endpoints={"primary": {"url": "u", "model": "m", "down": "refused"}})
+    assert failover_lines(record) == ["3 calls failed over from primary to backup"]
+    text = render(record)
+    assert "3 calls failed over from primary to backup" in text
+    assert "endpoint primary went down" in text  # markdown punctuation is escaped: the colon is a reference
