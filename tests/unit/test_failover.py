@@ -196,15 +196,16 @@ def test_the_breaker_probes_the_primary_again_after_the_cool_down() -> None:
             "backup": Endpoint("backup", backup.base_url, "m", None, 4, 5.0),
         }
         dispatcher = Dispatcher(endpoints, retries=0)
-        dispatcher.breakers["primary"].threshold = 1
-        dispatcher.breakers["primary"].cooldown = 0.3
+        now = [0.0]
+        breaker = dispatcher.breakers["primary"]
+        breaker.threshold, breaker.cooldown, breaker.clock = 1, 30.0, lambda: now[0]
         call = Call("primary", primary.base_url, "m", ({"role": "user", "content": "hi"},), {"max_tokens": 4})
         try:
             primary.stop()
             down = [dispatcher.submit(call).result(timeout=10) for _ in range(5)]
             primary.start()
             during = [dispatcher.submit(call).result(timeout=10) for _ in range(3)]
-            time.sleep(0.35)
+            now[0] += 30.0
             after = [dispatcher.submit(call).result(timeout=10) for _ in range(3)]
         finally:
             dispatcher.close()
