@@ -292,9 +292,9 @@ class Pipeline:
             if isinstance(answer, str):
                 if self.responses.replay_only and endpoint.model is not None:
                     continue  # nothing will be sent: the cache answers, or the call is an error without sending
-                # its calls go to a fallback (or are skipped) from the start; without a model set, which model it
-                # serves cannot be known while it is down
-                if name in tolerated and endpoint.model is not None:
+                # its calls go to a fallback (or are skipped) from the start; the default endpoint needs its model
+                # set, which cannot be asked of a server that is down
+                if name in tolerated and (endpoint.model is not None or name != self.planner.default):
                     dispatcher.breakers[name].trip(f"unreachable before the run: {answer}")
                     continue
                 problems.append(f"endpoint {name!r} at {endpoint.base_url} is unreachable: {answer}")
