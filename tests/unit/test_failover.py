@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.vllm_double import VLLMDouble
-from helm_eval._records import Call
+from helm_eval._records import Call, Case
 from helm_eval.collect import load_suite
 from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.pipeline import BudgetOptions, Pipeline, RunSettings
@@ -25,7 +25,7 @@ from helm_eval.pipeline import BudgetOptions, Pipeline, RunSettings
 CASES = 40
 
 
-def _project(tmp_path: Path, primary: VLLMDouble, backup: VLLMDouble, extra: str = "") -> list[object]:
+def _project(tmp_path: Path, primary: VLLMDouble, backup: VLLMDouble, extra: str = "") -> list[Case]:
     (tmp_path / "suites").mkdir(exist_ok=True)
     tests = "\n".join(
         f"  - {{id: c{i}, vars: {{q: 'question {i}'}}, assert: [{{type: contains, value: question}}]}}"
@@ -78,7 +78,7 @@ def test_a_primary_killed_mid_run_fails_over_and_the_ledger_equals_what_the_serv
         cases = _project(tmp_path, primary, backup)
         watcher = _kill_after(primary, 10)
         with Pipeline(RunSettings.load(tmp_path)) as pipeline:
-            results = list(pipeline.evaluate(cases))  # type: ignore[arg-type]
+            results = list(pipeline.evaluate(cases))
             run_id = pipeline.run_id
             dead = pipeline.dead_endpoints()
         watcher.join()
@@ -125,13 +125,13 @@ def test_a_fallback_answer_is_cached_under_the_fallback_model(tmp_path: Path) ->
         cases = _project(tmp_path, primary, backup)
         watcher = _kill_after(primary, 10)
         with Pipeline(RunSettings.load(tmp_path)) as pipeline:
-            first = list(pipeline.evaluate(cases))  # type: ignore[arg-type]
+            first = list(pipeline.evaluate(cases))
         watcher.join()
         failed_over = {r.nodeid for r in first if r.failed_over}
         primary.start()
         primary.reset()
         with Pipeline(RunSettings.load(tmp_path)) as pipeline:
-            second = list(pipeline.evaluate(cases))  # type: ignore[arg-type]
+            second = list(pipeline.evaluate(cases))
         asked_again = {
             f"suites/a.yaml::c{r.body['messages'][0]['content'].split()[-1]}"
             for r in primary.requests
@@ -151,7 +151,7 @@ def test_with_every_endpoint_down_and_on_unavailable_skip_the_cases_are_skipped(
         primary.stop()
         backup.stop()
         with Pipeline(RunSettings.load(tmp_path)) as pipeline:
-            results = list(pipeline.evaluate(cases[:3]))  # type: ignore[arg-type]
+            results = list(pipeline.evaluate(cases[:3]))
             dead = pipeline.dead_endpoints()
     assert [r.status for r in results] == ["skipped"] * 3
     assert all("on_unavailable: skip" in (r.skip_reason or "") for r in results)
@@ -166,7 +166,7 @@ def test_under_a_trusted_budget_the_projects_on_unavailable_skip_is_ignored(tmp_
         backup.stop()  # the primary's fallback is down from the start; the primary dies after its first answers
         _kill_after(primary, 3)
         with Pipeline(settings) as pipeline:
-            results = list(pipeline.evaluate(cases[:12]))  # type: ignore[arg-type]
+            results = list(pipeline.evaluate(cases[:12]))
             notices = pipeline.notices
     # a pull request's config must not turn cases no endpoint answered into skips that keep the check green
     assert "error" in {r.status for r in results}
@@ -180,7 +180,7 @@ def test_with_every_endpoint_dying_mid_run_each_case_is_one_clear_error(tmp_path
         _kill_after(primary, 6).join(timeout=0)
         _kill_after(backup, 6)
         with Pipeline(RunSettings.load(tmp_path)) as pipeline:
-            results = list(pipeline.evaluate(cases))  # type: ignore[arg-type]
+            results = list(pipeline.evaluate(cases))
             dead = pipeline.dead_endpoints()
     errors = [r for r in results if r.status == "error"]
     assert errors
