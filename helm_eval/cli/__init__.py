@@ -126,11 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     from helm_eval.cli._cache import add_cache_command
+    from helm_eval.cli._doctor import add_doctor_command
     from helm_eval.cli._init import add_init_command
     from helm_eval.cli._plan import add_plan_command
     from helm_eval.report import add_cost_command, add_report_command
 
     add_init_command(sub)
+    add_doctor_command(sub)
     add_plan_command(sub)
     add_cache_command(sub)
     add_cost_command(sub)
