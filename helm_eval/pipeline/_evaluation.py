@@ -1,0 +1,188 @@
+"""The verdict half of the pipeline: a case's outcomes gathered into a result, then judged.
+
+``Evaluation`` belongs to one ``Pipeline`` and uses its call path for every judge call (``Pipeline.call``:
+admission, cache, dispatch, ledger), so judges are budgeted, cached and recorded like the system under test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from helm_eval._records import Call, Case, CaseResult, Outcome
+from helm_eval._stats import wilson_interval
+from helm_eval._text import excerpt
+from helm_eval.checks import CheckError
+from helm_eval.config import BudgetCut, HelmEvalError, JudgeSpec
+from helm_eval.dispatch import Endpoint
+from helm_eval.pipeline._recording import Recorder
+from helm_eval.pipeline._redaction import Redactor
+from helm_eval.pipeline._settings import RunSettings
+from helm_eval.pipeline._verdict import CaseVerdict, judge_case
+from helm_eval.plan import Planner
+
+OUTPUT_EXCERPT = 500
+"""Characters of a case's output kept in the run record."""
+
+
+@dataclass(slots=True)
+class Gathered:
+    """A case's outcomes and its result so far (usage, cost, estimates, owner), before any verdict."""
+
+    outcomes: list[Outcome]
+    result: CaseResult
+    error: str | None = None
+    """Set when a call failed for good: the case is an error, with this explanation."""
+
+
+def case_key(case: Case) -> str:
+    """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
+    return f"{case.file}::{case.id}"
+
+
+class Host(Protocol):
+    """What the verdict stage uses of its pipeline (``Pipeline`` is the one implementation)."""
+
+    settings: RunSettings
+    redactor: Redactor
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Resolved endpoints."""
+        ...
+
+    @property
+    def planner(self) -> Planner:
+        """The planner (its ``default`` endpoint is the judge's default)."""
+        ...
+
+    @property
+    def recorder(self) -> Recorder:
+        """The record stage."""
+        ...
+
+    def submit(self, cases: Sequence[Case]) -> None:
+        """Send the calls of ``cases`` not sent yet."""
+        ...
+
+    def outcomes(self, case: Case) -> list[Outcome]:
+        """Wait for ``case``'s outcomes."""
+        ...
+
+    def calls_of(self, case: Case) -> list[Call]:
+        """The calls sent for ``case``."""
+        ...
+
+    def owner(self, case: Case) -> str | None:
+        """Team the case is attributed to."""
+        ...
+
+    def call(self, call: Call, case: Case) -> Outcome:
+        """One call through admission and dispatch; raises ``BudgetCut``."""
+        ...
+
+
+class Evaluation:
+    """Gathers and judges cases for one pipeline; the judges' ``Caller``."""
+
+    def __init__(self, pipeline: Host) -> None:
+        self.pipeline = pipeline
+
+    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
+        """The judge's endpoint name, base URL and model; ``CheckError`` when it cannot be resolved."""
+        pipeline = self.pipeline
+        name = spec.endpoint or pipeline.planner.default
+        endpoint = pipeline.endpoints.get(name)
+        if endpoint is None:
+            known = ", ".join(sorted(pipeline.endpoints))
+            raise CheckError(f"judge endpoint {name!r} is not configured (configured: {known})")
+        model = spec.model or endpoint.model
+        if model is None:
+            raise CheckError(f"no model for judge endpoint {name!r}: set judge.model or the endpoint's model")
+        return name, endpoint.base_url, model
+
+    def call(self, call: Call, case: Case) -> Outcome:
+        """One judge call through the pipeline's call path; raises ``BudgetCut`` when the budget refuses it."""
+        return self.pipeline.call(call, case)
+
+    def gather(self, case: Case, nodeid: str | None = None) -> Gathered:
+        """Wait for ``case``'s outcomes and sum them into a result; a call that failed for good sets ``error``.
+
+        Raises what ``Pipeline.outcomes`` raises (input guardrails, budget, a dead endpoint).
+        """
+        pipeline = self.pipeline
+        started = time.perf_counter()
+        outcomes = pipeline.outcomes(case)
+        result = CaseResult.from_outcomes(
+            nodeid or case_key(case),
+            case.file,
+            case.line,
+            outcomes,
+            threshold=case.threshold,
+            duration_s=time.perf_counter() - started,
+        )
+        calls = pipeline.calls_of(case)
+        result.cost_usd = pipeline.recorder.case_cost(outcomes)
+        estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
+        result.estimated_prompt_tokens = sum(estimates) if estimates else None
+        result.owner = calls[0].owner if calls else pipeline.owner(case)
+        result.tags = list(case.tags)
+        failed = [o for o in outcomes if o.error]
+        if not failed:
+            return Gathered(outcomes, result)
+        result.status = "error"
+        result.error = pipeline.redactor.scrub_optional(failed[0].error)
+        endpoint = pipeline.endpoints.get(failed[0].endpoint)
+        url = endpoint.base_url if endpoint is not None else "?"
+        explanation = (
+            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(outcomes)} calls "
+            f"to endpoint {failed[0].endpoint!r} ({url}) failed: {failed[0].error}"
+        )
+        return Gathered(outcomes, result, pipeline.redactor.scrub(explanation))
+
+    def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
+        """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
+        pipeline = self.pipeline
+        verdict = judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+        pipeline.redactor.learn(case, gathered.outcomes)
+        scrub = pipeline.redactor.scrub
+        result = gathered.result
+        if verdict.judge.outcomes:
+            result.judge_tokens = verdict.judge.tokens
+            judge_cost = pipeline.recorder.case_cost(verdict.judge.outcomes)
+            if judge_cost is not None:
+                result.cost_usd = (result.cost_usd or 0.0) + judge_cost
+        result.passes = verdict.passes
+        result.repeats = verdict.repeats
+        result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
+        outcomes = gathered.outcomes
+        result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
+        shown = verdict.runs[verdict.shown] if verdict.runs else []
+        result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
+        if verdict.cut is not None:
+            result.status, result.skip_reason = "skipped", str(verdict.cut)
+        else:
+            result.status = "passed" if verdict.passed(case.threshold) else "failed"
+        return verdict
+
+    def evaluate(self, cases: Sequence[Case]) -> Iterator[CaseResult]:
+        """Send every case ahead, then yield each one's result in order (what a script wants)."""
+        pipeline = self.pipeline
+        pipeline.submit(cases)
+        for case in cases:
+            key = case_key(case)
+            try:
+                gathered = self.gather(case)
+            except BudgetCut as cut:
+                yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
+                continue
+            except HelmEvalError as exc:
+                error = pipeline.redactor.scrub(str(exc))
+                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=error)
+                continue
+            if gathered.error is None:
+                self.judge(case, gathered)
+            yield gathered.result
