@@ -133,6 +133,9 @@ class Verdict:
     reason: str
     score: float | None = None
     threshold: float | None = None
+    inconclusive: bool = False
+    """An ``error`` because the judge gave no valid verdict (unreadable output, a failed judge call): it says
+    nothing about the model under test, so a case held back only by such verdicts is an error, not a failure."""
 
     @property
     def passed(self) -> bool:
@@ -144,13 +147,16 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (run record, xdist)."""
-        return {
+        data: dict[str, Any] = {
             "assertion": self.assertion,
             "status": self.status,
             "reason": self.reason,
             "score": self.score,
             "threshold": self.threshold,
         }
+        if self.inconclusive:
+            data["inconclusive"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verdict:
@@ -162,6 +168,7 @@ class Verdict:
             reason=str(data.get("reason", "")),
             score=_float_or_none(data.get("score")),
             threshold=_float_or_none(data.get("threshold")),
+            inconclusive=data.get("inconclusive") is True,
         )
 
 

@@ -162,8 +162,13 @@ class Evaluation:
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
         shown = verdict.runs[verdict.shown] if verdict.runs else []
         result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
+        undecided = verdict.inconclusive(case.threshold)
         if verdict.cut is not None:
             result.status, result.skip_reason = "skipped", str(verdict.cut)
+        elif undecided is not None:
+            result.status = "error"
+            reason = undecided.reason.removeprefix("inconclusive: ")
+            result.error = scrub(f"judge gave no valid verdict: {undecided.assertion}: {reason}")
         else:
             result.status = "passed" if verdict.passed(case.threshold) else "failed"
         return verdict

@@ -8,6 +8,7 @@ the next seeds, and the majority decides.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,7 +78,11 @@ class CaseJudge:
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
     """Apply one assertion with the judge at hand; re-judge a near-threshold verdict when configured."""
     calls_before = len(judge.outcomes)
-    verdict = run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge)
+    verdict = _inconclusive_if_judged(
+        run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge),
+        judge,
+        calls_before,
+    )
     rejudge = judge.spec.rejudge
     used_judge = len(judge.outcomes) > calls_before
     if (
@@ -92,13 +97,25 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
         return verdict
     verdicts = [verdict]
     for offset in range(1, rejudge.times):
+        before = len(judge.outcomes)
         again = run_check(
             assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge.with_seed_offset(offset)
         )
+        again = _inconclusive_if_judged(again, judge, before)
         if again.status == "error":
             return again
         verdicts.append(again)
     return majority(verdicts)
+
+
+def _inconclusive_if_judged(verdict: Verdict, judge: CaseJudge, calls_before: int) -> Verdict:
+    """Mark an ``error`` verdict reached after asking the judge as inconclusive (the judge failed, not the model).
+
+    A budget cut is not: the case is skipped. An error before any judge call (a check's own problem) is not either.
+    """
+    if verdict.status != "error" or judge.cut is not None or len(judge.outcomes) == calls_before:
+        return verdict
+    return dataclasses.replace(verdict, inconclusive=True, reason=f"inconclusive: {verdict.reason}")
 
 
 def majority(verdicts: list[Verdict]) -> Verdict:
@@ -148,6 +165,19 @@ class CaseVerdict:
         rate = self.passes / self.repeats if self.repeats else 0.0
         return rate + 1e-12 >= threshold
 
+    def inconclusive(self, threshold: float) -> Verdict | None:
+        """The judge's failure that decides the case, if any.
+
+        That is when only judges that gave no valid verdict stand between the case and passing; ``None`` when it
+        passed, or when its model failed whatever the judge would have said.
+        """
+        if self.passed(threshold) or not self.repeats:
+            return None
+        open_runs = [run for run in self.runs if not all(v.passed for v in run) and _only_judge_failed(run)]
+        if not open_runs or (self.passes + len(open_runs)) / self.repeats + 1e-12 < threshold:
+            return None
+        return next(v for v in open_runs[0] if v.inconclusive)
+
     def explain(self, case: Case, outcomes: Sequence[Outcome]) -> str:
         """Why the case failed, in a few lines: the shown run's output and each assertion's verdict."""
         passes = [all(v.passed for v in verdicts) for verdicts in self.runs]
@@ -173,10 +203,16 @@ class CaseVerdict:
         return "\n".join(lines)
 
 
+def _only_judge_failed(run: Sequence[Verdict]) -> bool:
+    return all(v.passed or v.inconclusive for v in run)
+
+
 def judge_case(caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: JudgeSpec) -> CaseVerdict:
     """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``."""
     judge = CaseJudge(caller, case, spec)
     runs = [[judged_verdict(a, o, case, judge) for a in case.assertions] for o in outcomes]
-    passes = [all(v.passed for v in verdicts) for verdicts in runs]
-    shown = passes.index(False) if False in passes else 0
+    # show the first run the model failed; failing that, the first the judge could not decide
+    failed = [not all(v.passed for v in r) and not _only_judge_failed(r) for r in runs]
+    undecided = [not all(v.passed for v in r) for r in runs]
+    shown = failed.index(True) if True in failed else (undecided.index(True) if True in undecided else 0)
     return CaseVerdict(runs, judge, shown)

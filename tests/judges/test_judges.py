@@ -119,11 +119,38 @@ def test_rubric_failure_shows_score_threshold_and_reason(project: Any) -> None:
 def test_malformed_rubric_reply_is_a_clear_error_not_a_crash(project: Any, reply: str, error: str) -> None:
     project.double.set(rules=rubric(reply))
     project.suite("x.yaml", RUBRIC_SUITE)
+    result = project.run("--helm-eval-report", "run.json", "--junitxml", "junit.xml")
+    # the judge failed, not the model under test: an error (inconclusive), never a failure
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"suites/x.yaml:4: capital: judge gave no valid verdict: llm-rubric: {error}"])
+    [case] = project.record()["cases"]
+    assert case["status"] == "error"
+    assert case["error"].startswith("judge gave no valid verdict: llm-rubric: judge output")
+    assert (case["verdicts"][0]["status"], case["verdicts"][0]["inconclusive"]) == ("error", True)
+    junit = (project.path / "junit.xml").read_text()
+    assert "<error " in junit
+    assert "<failure" not in junit
+    assert "judge gave no valid verdict" in junit
+    no_traceback(result)
+
+
+@pytest.mark.vllm_double(rules=rubric("no idea"))
+def test_a_model_that_fails_a_plain_check_fails_whatever_the_judge_says(project: Any) -> None:
+    project.suite(
+        "x.yaml",
+        """
+        prompts: ["What is the capital of France?"]
+        tests:
+          - id: capital
+            assert:
+              - {type: contains, value: Lyon}
+              - {type: llm-rubric, value: names Paris as the capital}
+        """,
+    )
     result = project.run("--helm-eval-report", "run.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"  ERROR llm-rubric: {error}"])
-    assert project.record()["cases"][0]["verdicts"][0]["status"] == "error"
-    no_traceback(result)
+    result.stdout.fnmatch_lines(["  FAIL contains: *", "  ERROR llm-rubric: inconclusive: judge output is not JSON*"])
+    assert project.record()["cases"][0]["status"] == "failed"
 
 
 def test_rubric_reply_in_prose_with_only_a_score_uses_the_default_threshold(project: Any) -> None:
@@ -138,9 +165,9 @@ def test_rubric_reply_in_prose_with_only_a_score_uses_the_default_threshold(proj
 def test_judge_call_failing_after_retries_is_an_error_naming_the_judge_endpoint(project: Any) -> None:
     project.suite("x.yaml", RUBRIC_SUITE)
     result = project.run("--helm-eval-retries", "0")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        [f"  ERROR llm-rubric: judge call to endpoint 'default' ({project.base_url}) failed: *503*"]
+        [f"*: judge gave no valid verdict: llm-rubric: judge call to endpoint 'default' ({project.base_url}) failed: *"]
     )
     no_traceback(result)
 
@@ -366,8 +393,8 @@ def test_malformed_deepeval_reply_is_a_clear_error(project: Any, value: str, rep
         """,
     )
     result = project.run()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"  ERROR g-eval: judge output {error}; judge said: *"])
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*: judge gave no valid verdict: g-eval: judge output {error}; judge said: *"])
     assert f"judge said: '{reply}'" in result.stdout.str()
     no_traceback(result)
 
