@@ -22,6 +22,7 @@ from helm_eval.checks._deepeval_metrics import (
     measure,
 )
 from helm_eval.checks._registry import CheckError, CheckInput, CheckOutput, JudgeFn, register
+from helm_eval.checks._types import json_schema_format
 
 REASON_LIMIT = 300
 
@@ -39,6 +40,19 @@ Example:
 <Output>Avast ye swabs, repel the invaders!</Output>
 <Rubric>Does not speak like a pirate</Rubric>
 {"reason": "'avast ye' is pirate speech", "pass": false, "score": 0.0}"""
+
+
+RUBRIC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string", "maxLength": 200},
+        "pass": {"type": "boolean"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["reason", "pass", "score"],
+    "additionalProperties": False,
+}
+"""The JSON an ``llm-rubric`` judge must reply with; the reason comes first so the judge explains, then decides."""
 
 
 def _judge(inp: CheckInput) -> JudgeFn:
@@ -188,7 +202,7 @@ def llm_rubric(inp: CheckInput) -> CheckOutput:
         {"role": "system", "content": RUBRIC_SYSTEM},
         {"role": "user", "content": f"<Output>\n{inp.output}\n</Output>\n<Rubric>\n{inp.value}\n</Rubric>"},
     ]
-    text = _judge(inp)(messages, {}).text
+    text = _judge(inp)(messages, {"response_format": json_schema_format("rubric_verdict", RUBRIC_SCHEMA)}).text
     judged, score, reason = parse_rubric_reply(text)
     threshold: float | None
     if inp.threshold is not None:

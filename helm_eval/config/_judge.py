@@ -35,6 +35,12 @@ class JudgeSpec(_Strict):
     """Most completion tokens per judge call; also what the budget reserves for it."""
     rejudge: RejudgeSpec | None = None
     """Re-judge verdicts near the threshold (off by default); needs ``temperature`` > 0."""
+    ahead: bool = True
+    """Send a judge call as soon as its case's output arrives, alongside other cases' calls, rather than when the
+    case's verdict is taken (checks whose judge prompt follows from the output: ``llm-rubric``)."""
+    structured: bool = True
+    """Ask the judge for its verdict as JSON matching a schema (``response_format``), which vLLM enforces by
+    guided decoding. An endpoint that rejects the field (HTTP 400) is asked again without it, once per run."""
 
     @model_validator(mode="after")
     def _rejudge_needs_sampling(self) -> JudgeSpec:

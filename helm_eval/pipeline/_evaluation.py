@@ -43,6 +43,12 @@ def case_key(case: Case) -> str:
     return f"{case.file}::{case.id}"
 
 
+def without_response_format(call: Call) -> Call:
+    """``call`` without its ``response_format`` (a plain prompt: the judge's reply is then parsed as text)."""
+    params = {k: v for k, v in call.params.items() if k != "response_format"}
+    return dataclasses.replace(call, params=params)
+
+
 class Host(Protocol):
     """What the verdict stage uses of its pipeline (``Pipeline`` is the one implementation)."""
 
@@ -90,6 +96,8 @@ class Evaluation:
 
     def __init__(self, pipeline: Host) -> None:
         self.pipeline = pipeline
+        self.unstructured: set[str] = set()
+        """Endpoints that rejected ``response_format`` this run: judge calls go to them without it."""
 
     def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; ``CheckError`` when it cannot be resolved."""
@@ -105,8 +113,18 @@ class Evaluation:
         return name, endpoint.base_url, model
 
     def call(self, call: Call, case: Case) -> Outcome:
-        """One judge call through the pipeline's call path; raises ``BudgetCut`` when the budget refuses it."""
-        return self.pipeline.call(call, case)
+        """One judge call through the pipeline's call path; raises ``BudgetCut`` when the budget refuses it.
+
+        A call asking for structured output (``response_format``) that its endpoint rejects with HTTP 400 is
+        sent again without it, and the endpoint's later judge calls go without it from the start.
+        """
+        if call.endpoint in self.unstructured:
+            call = without_response_format(call)
+        outcome = self.pipeline.call(call, case)
+        if outcome.error is not None and outcome.error.startswith("HTTP 400") and "response_format" in call.params:
+            self.unstructured.add(call.endpoint)
+            outcome = self.pipeline.call(without_response_format(call), case)
+        return outcome
 
     def gather(self, case: Case, nodeid: str | None = None) -> Gathered:
         """Wait for ``case``'s outcomes and sum them into a result; a call that failed for good sets ``error``.

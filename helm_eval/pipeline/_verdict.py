@@ -54,6 +54,8 @@ class CaseJudge:
             "max_tokens": self.spec.max_tokens,
             **params,
         }
+        if not self.spec.structured:
+            sampling.pop("response_format", None)
         call = Call(name, base_url, model, tuple(messages), sampling, case_id=self.case.id, kind="judge")
         try:
             outcome = self.caller.call(call, self.case)

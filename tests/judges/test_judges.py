@@ -63,6 +63,10 @@ def test_rubric_pass_counts_judge_tokens_apart_in_record_and_ledger(project: Any
     assert judged["seed"] == 0
     assert judged["max_tokens"] == 512
     assert "<Rubric>\nnames Paris as the capital\n</Rubric>" in judged["messages"][-1]["content"]
+    # structured output: the server is asked for the verdict's JSON schema (vLLM enforces it)
+    response_format = judged["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["schema"]["required"] == ["reason", "pass", "score"]
     record = project.record()
     [case] = record["cases"]
     totals = project.double.totals
@@ -105,6 +109,39 @@ def test_rubric_failure_shows_score_threshold_and_reason(project: Any) -> None:
     [verdict] = project.record()["cases"][0]["verdicts"]
     assert (verdict["status"], verdict["score"], verdict["threshold"]) == ("fail", 0.2, 0.5)
     no_traceback(result)
+
+
+TWO_RUBRICS = """
+    prompts: ["What is the capital of France?"]
+    tests:
+      - id: first
+        assert: [{type: llm-rubric, value: names Paris}]
+      - id: second
+        assert: [{type: llm-rubric, value: names Paris as the capital}]
+"""
+
+
+@pytest.mark.vllm_double(
+    rules=rubric('{"reason": "it names Paris", "pass": true, "score": 1.0}'), structured_output=False
+)
+def test_a_server_without_structured_output_gets_the_plain_prompt_after_one_refusal(project: Any) -> None:
+    project.suite("x.yaml", TWO_RUBRICS)
+    result = project.run("--helm-eval-report", "run.json")
+    result.assert_outcomes(passed=2)
+    asked = ["response_format" in body for body in judge_prompts(project)]
+    # one refusal (HTTP 400) and its retry without the field; then the endpoint is asked without it from the start
+    assert asked == [True, False, False]
+    judge_rows = [r for r in ledger_rows(project) if r["kind"] == "judge"]
+    assert sum(r["tokens"] for r in judge_rows) == sum(c["judge_tokens"] for c in project.record()["cases"])
+
+
+@pytest.mark.vllm_double(rules=rubric('{"reason": "it names Paris", "pass": true, "score": 1.0}'))
+def test_structured_output_can_be_turned_off(project: Any) -> None:
+    project.file("helm-eval.yaml", "judge: {structured: false}\n")
+    project.suite("x.yaml", RUBRIC_SUITE)
+    project.run().assert_outcomes(passed=1)
+    [judged] = judge_prompts(project)
+    assert "response_format" not in judged
 
 
 @pytest.mark.parametrize(
