@@ -6,22 +6,26 @@ admission, cache, dispatch, ledger), so judges are budgeted, cached and recorded
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from helm_eval._records import Call, Case, CaseResult, Outcome
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
-from helm_eval.checks import CheckError
+from helm_eval.checks import CheckError, judge_request
 from helm_eval.config import BudgetCut, HelmEvalError, JudgeSpec
 from helm_eval.dispatch import Endpoint
+from helm_eval.ledger import Denial
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._settings import RunSettings
-from helm_eval.pipeline._verdict import CaseVerdict, judge_case
+from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
 from helm_eval.plan import Planner
 
 OUTPUT_EXCERPT = 500
@@ -41,6 +45,19 @@ class Gathered:
 def case_key(case: Case) -> str:
     """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
     return f"{case.file}::{case.id}"
+
+
+@dataclass(slots=True)
+class _SentAhead:
+    """The judge calls sent for one case as soon as its outputs arrived, by call identity."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    """Set once everything that could be sent ahead for the case was (or nothing will be)."""
+    sent: dict[str, concurrent.futures.Future[Outcome] | Denial] = field(default_factory=dict)
+
+
+def _identity(call: Call) -> str:
+    return json.dumps([call.endpoint, call.model, call.messages, call.params], sort_keys=True, default=str)
 
 
 def without_response_format(call: Call) -> Call:
@@ -90,6 +107,10 @@ class Host(Protocol):
         """One call through admission and dispatch; raises ``BudgetCut``."""
         ...
 
+    def send(self, call: Call, case: Case) -> concurrent.futures.Future[Outcome] | Denial:
+        """Admit and dispatch one call without waiting for it; thread-safe."""
+        ...
+
 
 class Evaluation:
     """Gathers and judges cases for one pipeline; the judges' ``Caller``."""
@@ -98,6 +119,93 @@ class Evaluation:
         self.pipeline = pipeline
         self.unstructured: set[str] = set()
         """Endpoints that rejected ``response_format`` this run: judge calls go to them without it."""
+        self._ahead: dict[str, _SentAhead] = {}
+        self._sender: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # -- judges run ahead ----------------------------------------------------------------------------------
+
+    def watch(self, case: Case, futures: Sequence[concurrent.futures.Future[Outcome]]) -> None:
+        """Send ``case``'s judge calls as soon as all its outputs arrive (``judge.ahead``), not at verdict time.
+
+        Only checks whose judge request follows from the output (``checks.judge_request``) go ahead; the
+        verdict then finds their outcome waiting (or being generated) instead of sending and waiting in turn.
+        The calls take the pipeline's own path (``Host.send``: budget, cache, dispatch, ledger).
+        """
+        spec = self.pipeline.settings.config.judge
+        if not spec.ahead or not futures or not any(judge_request(a, "") is not None for a in case.assertions):
+            return
+        entry = _SentAhead()
+        remaining = [len(futures)]
+        with self._lock:
+            self._ahead[case_key(case)] = entry
+
+        def arrived(_: concurrent.futures.Future[Outcome]) -> None:
+            # runs on the dispatch loop's thread: admission may need the loop, so hand over to the sender thread
+            with self._lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+                if self._sender is None:
+                    self._sender = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="helm-eval-judges")
+                sender = self._sender
+            try:
+                sender.submit(self._send_ahead, case, list(futures), entry)
+            except RuntimeError:  # closing: nothing more is sent
+                entry.ready.set()
+
+        for future in futures:
+            future.add_done_callback(arrived)
+
+    def _send_ahead(self, case: Case, futures: list[concurrent.futures.Future[Outcome]], entry: _SentAhead) -> None:
+        try:
+            if any(f.cancelled() for f in futures):
+                return
+            judge = CaseJudge(self, case, self.pipeline.settings.config.judge)
+            for outcome in (f.result() for f in futures):
+                if outcome.error is not None:
+                    continue
+                for assertion in case.assertions:
+                    request = judge_request(assertion, outcome.text)
+                    if request is None:
+                        continue
+                    call = judge.build_call(*request)
+                    if call.endpoint in self.unstructured:
+                        call = without_response_format(call)
+                    key = _identity(call)
+                    if key not in entry.sent:
+                        entry.sent[key] = self.pipeline.send(call, case)
+        except Exception:
+            pass
+        finally:
+            entry.ready.set()
+
+    def _sent_ahead(self, call: Call, case: Case) -> Outcome | None:
+        """The outcome of ``call`` if it was sent ahead (waiting for it); ``BudgetCut`` if the budget refused it."""
+        with self._lock:
+            entry = self._ahead.get(case_key(case))
+        if entry is None:
+            return None
+        entry.ready.wait()
+        sent = entry.sent.pop(_identity(call), None)
+        if sent is None:
+            return None
+        if isinstance(sent, Denial):
+            raise BudgetCut(sent)
+        try:
+            return sent.result()
+        except concurrent.futures.CancelledError:
+            return None
+
+    def close(self) -> None:
+        """Stop sending judge calls ahead; release any verdict waiting for them."""
+        with self._lock:
+            sender, self._sender = self._sender, None
+            entries = list(self._ahead.values())
+        if sender is not None:
+            sender.shutdown(wait=False, cancel_futures=True)
+        for entry in entries:
+            entry.ready.set()
 
     def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; ``CheckError`` when it cannot be resolved."""
@@ -120,7 +228,9 @@ class Evaluation:
         """
         if call.endpoint in self.unstructured:
             call = without_response_format(call)
-        outcome = self.pipeline.call(call, case)
+        outcome = self._sent_ahead(call, case)
+        if outcome is None:
+            outcome = self.pipeline.call(call, case)
         if outcome.error is not None and outcome.error.startswith("HTTP 400") and "response_format" in call.params:
             self.unstructured.add(call.endpoint)
             outcome = self.pipeline.call(without_response_format(call), case)
@@ -164,7 +274,11 @@ class Evaluation:
     def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
         """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
         pipeline = self.pipeline
-        verdict = judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+        try:
+            verdict = judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+        finally:
+            with self._lock:
+                self._ahead.pop(case_key(case), None)
         pipeline.redactor.learn(case, gathered.outcomes)
         scrub = pipeline.redactor.scrub
         result = gathered.result

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -136,6 +137,8 @@ class Pipeline:
         self.admission = Admission(
             self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of
         )
+        self._admitting = threading.Lock()
+        """Held while admitting and sending: judges run ahead admit from a worker thread."""
         self.evaluation = Evaluation(self)
         """The verdict stage: gathers outcomes and judges cases, its judge calls coming back through ``call``."""
 
@@ -268,15 +271,17 @@ class Pipeline:
             return
         dispatcher = self.dispatcher()
         planned = [(case, self.planner.calls(case)) for case in fresh]
-        decisions = self.admission.admit(planned)
-        order = sorted(range(len(fresh)), key=lambda i: -fresh[i].priority)
-        for index in order:
-            case, decision = fresh[index], decisions[index]
-            if isinstance(decision, Denial):
-                self._tickets[case_key(case)] = _Ticket(denial=decision)
-            else:
-                futures = [self._send(dispatcher, call) for call in decision]
-                self._tickets[case_key(case)] = _Ticket(decision, futures)
+        with self._admitting:
+            decisions = self.admission.admit(planned)
+            order = sorted(range(len(fresh)), key=lambda i: -fresh[i].priority)
+            for index in order:
+                case, decision = fresh[index], decisions[index]
+                if isinstance(decision, Denial):
+                    self._tickets[case_key(case)] = _Ticket(denial=decision)
+                else:
+                    futures = [self._send(dispatcher, call) for call in decision]
+                    self._tickets[case_key(case)] = _Ticket(decision, futures)
+                    self.evaluation.watch(case, futures)
 
     def _send(self, dispatcher: Dispatcher, call: Call) -> concurrent.futures.Future[Outcome]:
         """Dispatch ``call``, or answer it from the response cache (a hit is recorded but costs nothing)."""
@@ -321,11 +326,19 @@ class Pipeline:
 
         Raises ``BudgetCut`` when the budget refuses it.
         """
+        sent = self.send(call, case)
+        if isinstance(sent, Denial):
+            raise BudgetCut(sent)
+        return sent.result()
+
+    def send(self, call: Call, case: Case) -> concurrent.futures.Future[Outcome] | Denial:
+        """Admit and dispatch one call without waiting for it (judges run ahead this way); thread-safe."""
         dispatcher = self.dispatcher()
-        decision = self.admission.admit([(case, [call])])[0]
-        if isinstance(decision, Denial):
-            raise BudgetCut(decision)
-        return self._send(dispatcher, decision[0]).result()
+        with self._admitting:
+            decision = self.admission.admit([(case, [call])])[0]
+            if isinstance(decision, Denial):
+                return decision
+            return self._send(dispatcher, decision[0])
 
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""
@@ -408,6 +421,7 @@ class Pipeline:
 
     def close(self) -> list[str]:
         """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
+        self.evaluation.close()
         if self._dispatcher is not None:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()

@@ -47,6 +47,19 @@ class CaseJudge:
         """Send ``messages`` to the judge endpoint; ``params`` override the judge's sampling settings."""
         if self.cut is not None:
             raise CheckError(str(self.cut))
+        call = self.build_call(messages, params)
+        try:
+            outcome = self.caller.call(call, self.case)
+        except BudgetCut as cut:
+            self.cut = cut
+            raise CheckError(str(cut)) from None
+        self.outcomes.append(outcome)
+        if outcome.error:
+            raise CheckError(f"judge call to endpoint {call.endpoint!r} ({call.base_url}) failed: {outcome.error}")
+        return outcome
+
+    def build_call(self, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> Call:
+        """The judge call for ``messages`` (what is sent ahead is built here too, so both are the same call)."""
         name, base_url, model = self.caller.judge_target(self.spec)
         sampling = {
             "temperature": self.spec.temperature,
@@ -56,16 +69,7 @@ class CaseJudge:
         }
         if not self.spec.structured:
             sampling.pop("response_format", None)
-        call = Call(name, base_url, model, tuple(messages), sampling, case_id=self.case.id, kind="judge")
-        try:
-            outcome = self.caller.call(call, self.case)
-        except BudgetCut as cut:
-            self.cut = cut
-            raise CheckError(str(cut)) from None
-        self.outcomes.append(outcome)
-        if outcome.error:
-            raise CheckError(f"judge call to endpoint {name!r} ({base_url}) failed: {outcome.error}")
-        return outcome
+        return Call(name, base_url, model, tuple(messages), sampling, case_id=self.case.id, kind="judge")
 
     def with_seed_offset(self, offset: int) -> CaseJudge:
         """The same judge sampling with ``seed + offset`` (for re-judging); outcomes are shared."""

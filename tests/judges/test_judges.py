@@ -129,8 +129,11 @@ def test_a_server_without_structured_output_gets_the_plain_prompt_after_one_refu
     result = project.run("--helm-eval-report", "run.json")
     result.assert_outcomes(passed=2)
     asked = ["response_format" in body for body in judge_prompts(project)]
-    # one refusal (HTTP 400) and its retry without the field; then the endpoint is asked without it from the start
-    assert asked == [True, False, False]
+    # refusals (HTTP 400: one per case at most, as both are sent ahead at once), each retried without the field;
+    # once a refusal is known, the endpoint is asked without it from the start
+    assert asked.count(False) == 2
+    assert 1 <= asked.count(True) <= 2
+    assert not any(asked[asked.index(False) :])
     judge_rows = [r for r in ledger_rows(project) if r["kind"] == "judge"]
     assert sum(r["tokens"] for r in judge_rows) == sum(c["judge_tokens"] for c in project.record()["cases"])
 
