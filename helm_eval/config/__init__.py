@@ -12,7 +12,7 @@ from helm_eval._errors import (
     SuiteError,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
-from helm_eval.config._judge import JudgeSpec, RejudgeSpec
+from helm_eval.config._judge import JudgeModel, JudgeSpec, RejudgeSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
@@ -55,6 +55,7 @@ __all__ = [
     "EndpointError",
     "EndpointSpec",
     "HelmEvalError",
+    "JudgeModel",
     "JudgeSpec",
     "LedgerError",
     "Limit",

@@ -19,7 +19,7 @@ from helm_eval._records import Call, Case, CaseResult, Outcome
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
 from helm_eval.checks import CheckError, judge_request
-from helm_eval.config import BudgetCut, HelmEvalError, JudgeSpec
+from helm_eval.config import BudgetCut, HelmEvalError, JudgeModel
 from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import Denial
 from helm_eval.pipeline._recording import Recorder
@@ -207,17 +207,17 @@ class Evaluation:
         for entry in entries:
             entry.ready.set()
 
-    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
+    def judge_target(self, judge: JudgeModel) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; ``CheckError`` when it cannot be resolved."""
         pipeline = self.pipeline
-        name = spec.endpoint or pipeline.planner.default
+        name = judge.endpoint or pipeline.planner.default
         endpoint = pipeline.endpoints.get(name)
         if endpoint is None:
             known = ", ".join(sorted(pipeline.endpoints))
             raise CheckError(f"judge endpoint {name!r} is not configured (configured: {known})")
-        model = spec.model or endpoint.model
+        model = judge.model or endpoint.model
         if model is None:
-            raise CheckError(f"no model for judge endpoint {name!r}: set judge.model or the endpoint's model")
+            raise CheckError(f"no model for judge endpoint {name!r}: set the judge's model or the endpoint's model")
         return name, endpoint.base_url, model
 
     def call(self, call: Call, case: Case) -> Outcome:
@@ -282,6 +282,9 @@ class Evaluation:
         pipeline.redactor.learn(case, gathered.outcomes)
         scrub = pipeline.redactor.scrub
         result = gathered.result
+        tally = verdict.judge.tally
+        result.judge_first_decided, result.judge_escalated = tally.first_decided, tally.escalated
+        result.judge_tokens_saved = tally.tokens_saved
         if verdict.judge.outcomes:
             result.judge_tokens = verdict.judge.tokens
             judge_cost = pipeline.recorder.case_cost(verdict.judge.outcomes)

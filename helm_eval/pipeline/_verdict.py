@@ -17,7 +17,7 @@ from helm_eval._records import Assertion, Call, Case, Outcome, Verdict
 from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
 from helm_eval.checks import CheckError, run_check
-from helm_eval.config import BudgetCut, JudgeSpec
+from helm_eval.config import BudgetCut, JudgeModel, JudgeSpec
 
 
 class Caller(Protocol):
@@ -27,9 +27,18 @@ class Caller(Protocol):
         """Send ``call`` for ``case`` and wait for it; raises ``BudgetCut`` when the budget refuses it."""
         ...
 
-    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
+    def judge_target(self, judge: JudgeModel) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; raises ``CheckError`` when it cannot be resolved."""
         ...
+
+
+@dataclass(slots=True)
+class CascadeTally:
+    """What a judge cascade did for one case (shared by the case's judges at every level)."""
+
+    first_decided: int = 0
+    escalated: int = 0
+    tokens_saved: int = 0
 
 
 @dataclass(slots=True)
@@ -42,6 +51,9 @@ class CaseJudge:
     outcomes: list[Outcome] = field(default_factory=list)
     cut: BudgetCut | None = None
     seed_offset: int = 0
+    level: int = 0
+    """Which judge of ``spec.judges`` this is (0: the first, cheapest of a cascade)."""
+    tally: CascadeTally = field(default_factory=CascadeTally)
 
     def __call__(self, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> Outcome:
         """Send ``messages`` to the judge endpoint; ``params`` override the judge's sampling settings."""
@@ -60,7 +72,7 @@ class CaseJudge:
 
     def build_call(self, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> Call:
         """The judge call for ``messages`` (what is sent ahead is built here too, so both are the same call)."""
-        name, base_url, model = self.caller.judge_target(self.spec)
+        name, base_url, model = self.caller.judge_target(self.spec.judges[self.level])
         sampling = {
             "temperature": self.spec.temperature,
             "seed": self.spec.seed + self.seed_offset,
@@ -73,7 +85,14 @@ class CaseJudge:
 
     def with_seed_offset(self, offset: int) -> CaseJudge:
         """The same judge sampling with ``seed + offset`` (for re-judging); outcomes are shared."""
-        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, offset)
+        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, offset, self.level, self.tally)
+
+    def next_level(self) -> CaseJudge | None:
+        """The next (larger) judge of the cascade, sharing outcomes and tally; ``None`` after the last."""
+        if self.level + 1 >= len(self.spec.judges):
+            return None
+        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, self.seed_offset,
+                         self.level + 1, self.tally)  # fmt: skip
 
     @property
     def tokens(self) -> int:
@@ -82,13 +101,9 @@ class CaseJudge:
 
 
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
-    """Apply one assertion with the judge at hand; re-judge a near-threshold verdict when configured."""
+    """Apply one assertion with the judge at hand, up a cascade while undecided; re-judge near the threshold."""
     calls_before = len(judge.outcomes)
-    verdict = _inconclusive_if_judged(
-        run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge),
-        judge,
-        calls_before,
-    )
+    verdict, judge = _cascade(assertion, outcome, case, judge)
     rejudge = judge.spec.rejudge
     used_judge = len(judge.outcomes) > calls_before
     if (
@@ -112,6 +127,49 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
             return again
         verdicts.append(again)
     return majority(verdicts)
+
+
+def _cascade(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> tuple[Verdict, CaseJudge]:
+    """The verdict of the first judge, or of a larger one of the cascade when the first is undecided."""
+    root, calls_before = judge, len(judge.outcomes)
+    verdict = _inconclusive_if_judged(
+        run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge),
+        judge,
+        calls_before,
+    )
+    if len(judge.outcomes) == calls_before or len(judge.spec.judges) < 2:
+        return verdict, judge
+    first = verdict
+    first_tokens = sum(o.total_tokens or 0 for o in judge.outcomes[calls_before:])
+    while judge.cut is None and _undecided(verdict, judge.spec.escalate_within):
+        larger = judge.next_level()
+        if larger is None:
+            break
+        before = len(larger.outcomes)
+        verdict = _inconclusive_if_judged(
+            run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=larger),
+            larger,
+            before,
+        )
+        judge = larger
+    root.cut = root.cut or judge.cut
+    if judge is root:
+        root.tally.first_decided += 1
+        root.tally.tokens_saved += first_tokens
+        return verdict, judge
+    root.tally.escalated += 1
+    why = "gave no valid verdict" if first.inconclusive else f"scored {first.score:.2f}, near the threshold"
+    return dataclasses.replace(verdict, reason=f"{verdict.reason} (escalated: the first judge {why})"), judge
+
+
+def _undecided(verdict: Verdict, within: float) -> bool:
+    """A cascade's judge defers: no valid verdict, or a score within ``within`` of the threshold."""
+    if verdict.inconclusive:
+        return True
+    if verdict.status == "error" or verdict.score is None:
+        return False
+    threshold = verdict.threshold if verdict.threshold is not None else 0.5
+    return abs(verdict.score - threshold) <= within + 1e-12
 
 
 def _inconclusive_if_judged(verdict: Verdict, judge: CaseJudge, calls_before: int) -> Verdict:
