@@ -90,7 +90,8 @@ def benchmark(endpoint: str, args: argparse.Namespace, workdir: Path) -> dict[st
         "max_tokens": args.max_tokens,
         "judge_max_tokens": args.judge_tokens,
     }
-    for name, judge in (("plain", "structured: false, ahead: false"), ("structured", "structured: true, ahead: false")):
+    runs = (("plain", "structured: false, ahead: false"), ("structured", "structured: true, ahead: false"))
+    for name, judge in runs if args.verdicts else ():
         project = workdir / name
         write_project(project, args.cases, args.max_tokens, args.judge_tokens, judge)
         wall, record = run(project, endpoint)
@@ -121,6 +122,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16, help="the answers' max_tokens (default 16)")
     parser.add_argument("--judge-tokens", type=int, default=96, help="judge.max_tokens (default 96)")
     parser.add_argument("--ahead", action="store_true", help="also time judges run ahead against the serial path")
+    parser.add_argument("--no-verdicts", dest="verdicts", action="store_false", help="skip the valid-verdict runs")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the run-ahead comparison (default 2)")
     parser.add_argument("--endpoint", help="reuse this vLLM server (base URL ending in /v1) instead of starting one")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
@@ -141,7 +143,7 @@ def main() -> None:
                 figures = benchmark(server.base_url, args, workdir)
             finally:
                 server.stop()
-    save("judges", figures)
+    save("judges" if args.verdicts else "judges-ahead", figures)
 
 
 if __name__ == "__main__":
