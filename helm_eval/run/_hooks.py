@@ -128,9 +128,12 @@ class HelmEvalSession:
         self._early.extend(cases)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """``--helm-eval-shard I/N``: deselect every item of the other shards (suite cases and Python tests)."""
+        """``--helm-eval-shard I/N``: deselect every item of the other shards (suite cases and Python tests).
+
+        pytest-xdist workers each collect and deselect alike (the split depends on node ids only).
+        """
         shard = self.settings.shard
-        if shard is None or self.is_worker:
+        if shard is None:
             return
         keep: list[pytest.Item] = []
         other: list[pytest.Item] = []

@@ -54,6 +54,15 @@ def test_two_shards_split_the_cases_once_each_and_merge_into_the_whole_run(proje
     assert "shard" not in merged.labels
 
 
+def test_shards_hold_under_xdist(project: Any) -> None:
+    project.suite("x.yaml", SUITE)
+    result = project.run("-n", "2", "--helm-eval-shard", "1/2", "--helm-eval-report", "run.json")
+    expected = {f"suites/x.yaml::case{i}" for i in range(CASES) if Shard(1, 2).holds(f"suites/x.yaml::case{i}")}
+    assert ids(project.record()) == expected
+    assert result.parseoutcomes()["passed"] == len(expected)
+    assert len(project.chat_requests()) == len(expected)
+
+
 def test_the_shard_comes_from_the_environment_too(project: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     project.suite("x.yaml", SUITE)
     monkeypatch.setenv("HELM_EVAL_SHARD", "2/3")
