@@ -42,7 +42,8 @@ class Case:
     id: str
     """Stable name inside its file, used in the pytest node id."""
     file: str
-    """Suite file, relative to the rootdir, with forward slashes."""
+    """File the test is written in (the suite, or the tests file holding its row), relative to the rootdir, with
+    forward slashes."""
     line: int
     """1-based line where the test starts in ``file``."""
     messages: tuple[dict[str, str], ...]
@@ -63,6 +64,13 @@ class Case:
     """Higher is admitted first and cut last under a budget."""
     input_allow: tuple[str, ...] = ()
     """What the input guardrails let through: families (``pii``, ``secrets``) or entity types (``email``)."""
+    suite: str = ""
+    """The suite file the case belongs to, when it differs from ``file`` (a row of a tests file)."""
+
+    @property
+    def suite_file(self) -> str:
+        """The suite file the case belongs to (its pytest node lives there)."""
+        return self.suite or self.file
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
+from helm_eval.collect._sources import SourcedTest, test_sources
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.config import (
     AssertionSpec,
@@ -71,21 +72,25 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     cases: list[Case] = []
     seen: dict[str, int] = {}
     suite_chars = 0
-    for index, test in enumerate(spec.tests):
-        test_line = line_of(data, ("tests", index)) or 1
-        base_id = _test_id(test, index)
+    for index, source in enumerate(test_sources(path, name, spec, data, root)):
+        test, test_line, where = source.spec, source.line, source.field
+        base_id = _test_id(test, index, source)
+        if base_id in seen and source.from_file:
+            base_id = f"{base_id} ({PurePosixPath(source.file).name}:{test_line})"
         if base_id in seen:
             raise SuiteError(
-                name, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
+                source.file, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
             )
         seen[base_id] = test_line
         variables = {**default.vars, **test.vars}
         assertions = (
             [a for a, needs in pack_assertions if all(v in variables for v in needs)]
             + _assertions(name, data, default.assert_, ("defaultTest", "assert"), root)
-            + _assertions(name, data, test.assert_, ("tests", index, "assert"), root)
+            + _assertions(source.file, source.data, test.assert_, (*source.loc, "assert"), root, where)
         )
-        own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
+        own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default)]) + _input_allow(
+            source.file, source.data, [(source.loc, test)]
+        )
         input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
         options = _merge_options(base_options, test.options)
         vars_chars = _text_size(variables, MAX_CASE_CHARS)
@@ -102,29 +107,30 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     for a in assertions
                 )
             except TemplateProblem as exc:
-                where = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
-                raise SuiteError(name, test_line, f"tests[{index}]{where}: {exc}") from None
+                at = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
+                raise SuiteError(source.file, test_line, f"{where}{at}: {exc}") from None
             case_chars = vars_chars + sum(len(m["content"]) for m in messages)
             suite_chars += case_chars
             if case_chars > MAX_CASE_CHARS:
                 raise SuiteError(
-                    name,
+                    source.file,
                     test_line,
-                    f"tests[{index}]: vars and messages hold over {MAX_CASE_CHARS:,} characters, more than "
+                    f"{where}: vars and messages hold over {MAX_CASE_CHARS:,} characters, more than "
                     "input guardrails scan for one case; shorten them",
                 )
             if suite_chars > MAX_SUITE_CHARS:
                 raise SuiteError(
-                    name,
+                    source.file,
                     test_line,
-                    f"tests[{index}]: the suite's vars and messages hold over {MAX_SUITE_CHARS:,} characters in all "
+                    f"{where}: the suite's vars and messages hold over {MAX_SUITE_CHARS:,} characters in all "
                     "(a defaultTest var counts once per test), more than input guardrails scan for one suite; "
                     "split the suite or shorten them",
                 )
             cases.append(
                 Case(
                     id=case_id,
-                    file=name,
+                    file=source.file,
+                    suite=name,
                     line=test_line,
                     messages=messages,
                     options=options,
@@ -212,8 +218,9 @@ def _first_int(*values: int | None) -> int:
     return next((v for v in values if v is not None), 0)
 
 
-def _test_id(test: TestSpec, index: int) -> str:
-    raw = test.id or test.description or f"test-{index + 1}"
+def _test_id(test: TestSpec, index: int, source: SourcedTest) -> str:
+    default = f"{PurePosixPath(source.file).name}:{source.line}" if source.from_file else f"test-{index + 1}"
+    raw = test.id or test.description or default
     # "::" separates node id parts, newlines break terminal lines and escapes drive terminals; none belongs in a name
     return inert(" ".join(raw.replace("::", ":").split()))
 
@@ -243,15 +250,19 @@ def _prompts(name: str, specs: Sequence[str | PromptSpec | list[Message]], data:
 
 
 def _assertions(
-    name: str, data: Any, specs: list[AssertionSpec], loc: tuple[Any, ...], root: Path | None = None
+    name: str,
+    data: Any,
+    specs: list[AssertionSpec],
+    loc: tuple[Any, ...],
+    root: Path | None = None,
+    where: str = "defaultTest",
 ) -> list[Assertion]:
     result: list[Assertion] = []
     for index, spec in enumerate(specs):
         line = line_of(data, (*loc, index))
         problem = validate_assertion(spec.type, spec.value, spec.threshold, root=root)
         if problem is not None:
-            field = ".".join(str(p) for p in loc[:-1]) if loc[0] == "defaultTest" else f"tests[{loc[1]}]"
-            raise SuiteError(name, line, f"{field}.assert[{index}]: {problem}")
+            raise SuiteError(name, line, f"{where}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)
         result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line))
     return result

@@ -167,12 +167,15 @@ class SuiteSpec(_Strict):
 
     description: str | None = None
     """What the suite evaluates."""
-    prompts: list[str | PromptSpec | list[Message]] = Field(min_length=1)
-    """Prompt templates: strings (one user message), chat ``messages`` lists, or ``{id, messages}`` maps."""
+    prompts: str | list[str | PromptSpec | list[Message]] = Field(min_length=1)
+    """Prompt templates: strings (one user message), chat ``messages`` lists, or ``{id, messages}`` maps; a
+    ``file://`` string reads prompts from a file (``.txt``: prompts separated by a line ``---``; ``.json``: a chat
+    message list, rendered as a template and then parsed)."""
     defaultTest: DefaultTestSpec | None = None
     """Defaults for every test."""
-    tests: list[TestSpec] = Field(min_length=1)
-    """The test cases."""
+    tests: str | list[TestSpec | str] = Field(min_length=1)
+    """The test cases: mappings, or ``file://`` references (globs allowed) to ``.csv``, ``.jsonl``, ``.json`` or
+    ``.yaml`` files of tests, relative to the suite file."""
     endpoint: str | None = None
     """Endpoint name for every test of this suite."""
     model: str | None = None

@@ -96,7 +96,7 @@ def _ignored_under_policy(config: ProjectConfig) -> list[str]:
 
 def case_key(case: Case) -> str:
     """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
-    return f"{case.file}::{case.id}"
+    return f"{case.suite_file}::{case.id}"
 
 
 class Pipeline:
@@ -394,6 +394,7 @@ class Pipeline:
             threshold=case.threshold,
             duration_s=time.perf_counter() - started,
         )
+        result.suite = case.suite_file
         calls = self.calls_of(case)
         result.cost_usd = self.recorder.case_cost(outcomes)
         estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
@@ -449,11 +450,11 @@ class Pipeline:
             try:
                 gathered = self.gather(case)
             except BudgetCut as cut:
-                yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
+                yield CaseResult(key, case.file, case.line, "skipped", suite=case.suite_file, skip_reason=str(cut))
                 continue
             except HelmEvalError as exc:
                 error = self.redactor.scrub(str(exc))
-                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=error)
+                yield CaseResult(key, case.file, case.line, "error", suite=case.suite_file, error=error)
                 continue
             if gathered.error is None:
                 self.judge(case, gathered)

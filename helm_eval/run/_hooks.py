@@ -170,7 +170,7 @@ class HelmEvalSession:
         if decides and (result is not None or isinstance(item, CaseItem)):
             if result is None:
                 assert isinstance(item, CaseItem)
-                result = CaseResult(item.nodeid, item.case.file, item.case.line, "skipped", suite=item.case.file)
+                result = CaseResult(item.nodeid, item.case.file, item.case.line, "skipped", suite=item.case.suite_file)
             if report.when == "setup":
                 result.status = "skipped" if report.skipped else "error"
                 if report.skipped:

@@ -61,7 +61,8 @@ class CaseItem(pytest.Item):
         The third part heads the failure report. It must not be a suffix of the node id: pytest's ``-v``
         display would then rewrite its dots as ``::`` (``suites/x::yaml::hello``).
         """
-        return self.path, self.case.line - 1, f"{self.case.file}:{self.case.line}: {self.case.id}"
+        path = self.path if self.case.file == self.case.suite_file else self.config.rootpath / self.case.file
+        return path, self.case.line - 1, f"{self.case.file}:{self.case.line}: {self.case.id}"
 
     def setup(self) -> None:
         """Wait for this case's outcomes; a call that failed for good makes the case an error."""
@@ -71,14 +72,14 @@ class CaseItem(pytest.Item):
             self.gathered = pipeline.gather(case, self.nodeid)
         except BudgetCut as cut:
             self.stash[RESULT_KEY] = CaseResult(
-                self.nodeid, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut)
+                self.nodeid, case.file, case.line, "skipped", suite=case.suite_file, skip_reason=str(cut)
             )
             # reported at the suite line, not at this line of helm-eval
             raise pytest.skip.Exception(str(cut), _use_item_location=True) from None
         except HelmEvalError as exc:  # input guardrails, or the endpoint check
             error = pipeline.redactor.scrub(str(exc))
             self.stash[RESULT_KEY] = CaseResult(
-                self.nodeid, case.file, case.line, "error", suite=case.file, error=error
+                self.nodeid, case.file, case.line, "error", suite=case.suite_file, error=error
             )
             raise CaseCallError(f"{case.file}:{case.line}: {case.id}: helm-eval: {error}") from None
         result = self.gathered.result
