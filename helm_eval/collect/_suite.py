@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -10,14 +10,14 @@ from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
+from helm_eval.collect._prompts import load_prompts
 from helm_eval.collect._sources import SourcedTest, test_sources
 from helm_eval.collect._template import Renderer, TemplateProblem
+from helm_eval.collect._vars import TooManyCombinations, var_combinations
 from helm_eval.config import (
     AssertionSpec,
-    Message,
     Options,
     PackDefaultsSpec,
-    PromptSpec,
     SuiteError,
     SuiteSpec,
     TestSpec,
@@ -31,15 +31,6 @@ MAX_CASE_CHARS = 2_000_000
 MAX_SUITE_CHARS = 20_000_000
 """Characters of vars and rendered messages all the cases of one suite may hold together (vars are counted for
 every case they reach: a ``defaultTest`` var is scanned once per test)."""
-
-
-class _Prompt:
-    __slots__ = ("label", "line", "messages")
-
-    def __init__(self, label: str, line: int | None, messages: list[tuple[str, str]]) -> None:
-        self.label = label
-        self.line = line
-        self.messages = messages
 
 
 def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[Case]:
@@ -58,7 +49,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     spec = validate(SuiteSpec, data, name)
     root = _rootdir(path, name)
     packs = load_packs(path, name, spec.include, data, root)
-    prompts = _prompts(name, spec.prompts, data)
+    prompts = load_prompts(path, name, spec.prompts, data, root)
     default = spec.defaultTest or TestSpec()
     base_options = _merge_options(defaults, None)
     for pack in packs:
@@ -93,13 +84,16 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
         )
         input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
         options = _merge_options(base_options, test.options)
-        vars_chars = _text_size(variables, MAX_CASE_CHARS)
-        for prompt in prompts:
-            case_id = base_id if len(prompts) == 1 else f"{base_id}[{prompt.label}]"
+        try:
+            combinations = var_combinations(variables)
+        except TooManyCombinations as exc:
+            raise SuiteError(source.file, test_line, f"{where}.vars: {exc}") from None
+        for (variables, combination), prompt in itertools.product(combinations, prompts):
+            vars_chars = _text_size(variables, MAX_CASE_CHARS)
+            case_id = base_id if combination is None else f"{base_id}[{combination}]"
+            case_id = case_id if len(prompts) == 1 else f"{case_id}[{prompt.label}]"
             try:
-                messages = tuple(
-                    {"role": role, "content": renderer.render(text, variables)} for role, text in prompt.messages
-                )
+                messages = prompt.render(renderer, variables)
                 rendered = tuple(
                     Assertion(
                         a.type, renderer.render_value(a.value, variables), a.threshold, a.weight, a.negate, a.line
@@ -223,30 +217,6 @@ def _test_id(test: TestSpec, index: int, source: SourcedTest) -> str:
     raw = test.id or test.description or default
     # "::" separates node id parts, newlines break terminal lines and escapes drive terminals; none belongs in a name
     return inert(" ".join(raw.replace("::", ":").split()))
-
-
-def _prompts(name: str, specs: Sequence[str | PromptSpec | list[Message]], data: Any) -> list[_Prompt]:
-    prompts: list[_Prompt] = []
-    for index, spec in enumerate(specs):
-        line = line_of(data, ("prompts", index))
-        label = f"prompt-{index + 1}"
-        if isinstance(spec, str):
-            messages = [("user", spec)]
-        elif isinstance(spec, list):
-            messages = [(m.role, m.content) for m in spec]
-        else:
-            label = spec.id or spec.label or label
-            if (spec.prompt is None) == (spec.messages is None):
-                raise SuiteError(name, line, f"prompts[{index}]: give exactly one of prompt or messages")
-            messages = (
-                [("user", spec.prompt)]
-                if spec.prompt is not None
-                else [(m.role, m.content) for m in spec.messages or []]
-            )
-        if not messages:
-            raise SuiteError(name, line, f"prompts[{index}]: no messages")
-        prompts.append(_Prompt(label, line, messages))
-    return prompts
 
 
 def _assertions(
