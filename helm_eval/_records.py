@@ -28,6 +28,8 @@ class Assertion:
     negate: bool = False
     line: int | None = None
     """1-based line of the assertion in its suite file, when it came from one."""
+    metric: str | None = None
+    """Name the assertion's score is reported under."""
 
     @property
     def label(self) -> str:
@@ -54,6 +56,9 @@ class Case:
     repeat: int = 1
     threshold: float = 1.0
     """Minimum pass rate over ``repeat`` runs for the case to pass."""
+    score_threshold: float | None = None
+    """Weighted assertion score a run must reach to pass (promptfoo's test ``threshold``); ``None``: every
+    assertion of weight > 0 must pass."""
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     endpoint: str | None = None
@@ -303,6 +308,10 @@ class CaseResult:
     """Prompt tokens estimated before sending (``/tokenize`` or tiktoken), next to the reported actuals."""
     judge_tokens: int = 0
     """Tokens spent by model-graded checks (judges) on this case."""
+    score: float | None = None
+    """Mean over the runs of each run's weighted assertion score (0-1)."""
+    named_scores: dict[str, float] = field(default_factory=dict)
+    """Mean score per assertion ``metric`` name, over the runs."""
     tags: list[str] = field(default_factory=list)
     owner: str | None = None
     """Team or owner the case's cost is attributed to."""

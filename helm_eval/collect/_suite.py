@@ -11,6 +11,7 @@ from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
 from helm_eval.collect._prompts import load_prompts
+from helm_eval.collect._repeat import case_repeat
 from helm_eval.collect._sources import SourcedTest, test_sources
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.collect._vars import TooManyCombinations, var_combinations
@@ -84,6 +85,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
         )
         input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
         options = _merge_options(base_options, test.options)
+        repeat = case_repeat(test, default, (source.file, source.data, source.loc), (name, data))
         try:
             combinations = var_combinations(variables)
         except TooManyCombinations as exc:
@@ -96,7 +98,13 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                 messages = prompt.render(renderer, variables)
                 rendered = tuple(
                     Assertion(
-                        a.type, renderer.render_value(a.value, variables), a.threshold, a.weight, a.negate, a.line
+                        a.type,
+                        renderer.render_value(a.value, variables),
+                        a.threshold,
+                        a.weight,
+                        a.negate,
+                        a.line,
+                        a.metric,
                     )
                     for a in assertions
                 )
@@ -131,8 +139,9 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     assertions=rendered,
                     description=test.description or "",
                     vars=variables,
-                    repeat=test.repeat or default.repeat or 1,
-                    threshold=_first(test.threshold, default.threshold, 1.0),
+                    repeat=repeat.n,
+                    threshold=repeat.pass_rate,
+                    score_threshold=test.threshold if test.threshold is not None else default.threshold,
                     tags=tuple(dict.fromkeys([*pack_tags, *spec.tags, *default.tags, *test.tags])),
                     metadata={**pack_metadata, **spec.metadata, **default.metadata, **test.metadata},
                     endpoint=test.endpoint or default.endpoint or spec.endpoint,
@@ -201,13 +210,6 @@ def _text_size(value: Any, limit: int) -> int:
     return total
 
 
-def _first(*values: float | None) -> float:
-    for value in values:
-        if value is not None:
-            return value
-    raise AssertionError("unreachable: the last default is not None")
-
-
 def _first_int(*values: int | None) -> int:
     return next((v for v in values if v is not None), 0)
 
@@ -234,7 +236,7 @@ def _assertions(
         if problem is not None:
             raise SuiteError(name, line, f"{where}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)
-        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line))
+        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line, spec.metric))
     return result
 
 

@@ -32,6 +32,7 @@ from helm_eval.config._suite import (
     Message,
     Options,
     PromptSpec,
+    RepeatSpec,
     SuiteSpec,
     TestSpec,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "ProjectConfig",
     "PromptSpec",
     "RejudgeSpec",
+    "RepeatSpec",
     "SetupError",
     "StorageError",
     "SuiteError",

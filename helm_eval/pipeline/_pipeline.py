@@ -53,6 +53,7 @@ from helm_eval.pipeline._admission import Admission
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
+from helm_eval.pipeline._scoring import named_scores
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._verdict import CaseVerdict, judge_case
 from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
@@ -427,6 +428,8 @@ class Pipeline:
                 result.cost_usd = (result.cost_usd or 0.0) + judge_cost
         result.passes = verdict.passes
         result.repeats = verdict.repeats
+        result.score = verdict.score
+        result.named_scores = named_scores(case.assertions, verdict.runs)
         result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
         outcomes = gathered.outcomes
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""

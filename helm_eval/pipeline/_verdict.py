@@ -17,6 +17,7 @@ from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
 from helm_eval.checks import CheckError, run_check
 from helm_eval.config import BudgetCut, JudgeSpec
+from helm_eval.pipeline._scoring import run_passed, run_score
 
 
 class Caller(Protocol):
@@ -127,11 +128,21 @@ class CaseVerdict:
     judge: CaseJudge
     shown: int
     """Index of the run the reports show: the first failing one, else the first."""
+    passed_runs: list[bool] = field(default_factory=list)
+    """Per outcome, whether the run passed (its assertions, weights and the test threshold)."""
+    scores: list[float | None] = field(default_factory=list)
+    """Per outcome, the weighted assertion score (``None`` when no assertion carries weight)."""
 
     @property
     def passes(self) -> int:
-        """How many runs passed every assertion."""
-        return sum(all(v.passed for v in verdicts) for verdicts in self.runs)
+        """How many runs passed."""
+        return sum(self.passed_runs)
+
+    @property
+    def score(self) -> float | None:
+        """The mean of the runs' weighted scores."""
+        known = [s for s in self.scores if s is not None]
+        return round(sum(known) / len(known), 6) if known else None
 
     @property
     def repeats(self) -> int:
@@ -150,16 +161,22 @@ class CaseVerdict:
 
     def explain(self, case: Case, outcomes: Sequence[Outcome]) -> str:
         """Why the case failed, in a few lines: the shown run's output and each assertion's verdict."""
-        passes = [all(v.passed for v in verdicts) for verdicts in self.runs]
+        passes = self.passed_runs
         n, k = len(passes), sum(passes)
         head = f"{case.file}:{case.line}: {case.id}"
+        shown_score = self.scores[self.shown] if self.scores else None
+        scored = (
+            f" (score {shown_score:.2f}, needs {case.score_threshold:g})"
+            if case.score_threshold is not None and shown_score is not None
+            else ""
+        )
         if n == 1:
-            lines = [f"{head}: failed"]
+            lines = [f"{head}: failed{scored}"]
         else:
             low, high = wilson_interval(k, n)
             lines = [
                 f"{head}: {k} of {n} runs passed ({k / n:.0%}, 95% CI {low:.0%}–{high:.0%}); "
-                f"needs {case.threshold:.0%}; showing run {self.shown + 1}"
+                f"needs {case.threshold:.0%}; showing run {self.shown + 1}{scored}"
             ]
         lines.append(f"  output: {quote(outcomes[self.shown].text, 300)}")
         for verdict in self.runs[self.shown]:
@@ -168,7 +185,7 @@ class CaseVerdict:
         if n > 1:
             for index, verdicts in enumerate(self.runs):
                 failed = [v.assertion for v in verdicts if not v.passed]
-                if failed and index != self.shown:
+                if failed and index != self.shown and not passes[index]:
                     lines.append(f"  run {index + 1}: FAIL {', '.join(failed)}")
         return "\n".join(lines)
 
@@ -177,6 +194,7 @@ def judge_case(caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: Ju
     """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``."""
     judge = CaseJudge(caller, case, spec)
     runs = [[judged_verdict(a, o, case, judge) for a in case.assertions] for o in outcomes]
-    passes = [all(v.passed for v in verdicts) for verdicts in runs]
+    passes = [run_passed(case, verdicts) for verdicts in runs]
     shown = passes.index(False) if False in passes else 0
-    return CaseVerdict(runs, judge, shown)
+    scores = [run_score(case.assertions, verdicts) for verdicts in runs]
+    return CaseVerdict(runs, judge, shown, passes, scores)
