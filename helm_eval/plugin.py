@@ -61,7 +61,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--helm-eval-model",
         metavar="NAME",
         default=None,
-        help="model to request (env HELM_EVAL_MODEL; default: the endpoint's only served model)",
+        help="model to request (env HELM_EVAL_MODEL; default: the endpoint's only served model); several, "
+        "comma-separated, run every case once per model (a model matrix, [model] in node ids)",
     )
     group.addoption(
         "--helm-eval-concurrency",

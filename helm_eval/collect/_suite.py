@@ -9,6 +9,7 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
+from helm_eval.collect._matrix import MatrixOptions, expand_models, targets
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
 from helm_eval.collect._prompts import load_prompts
 from helm_eval.collect._repeat import case_repeat
@@ -34,12 +35,15 @@ MAX_SUITE_CHARS = 20_000_000
 every case they reach: a ``defaultTest`` var is scanned once per test)."""
 
 
-def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[Case]:
+def load_suite(
+    path: Path, name: str, defaults: Options | None = None, matrix: MatrixOptions | None = None
+) -> list[Case]:
     """Parse, validate and expand one suite file into cases (one per test × prompt).
 
     ``name`` is the path shown to users (relative to the rootdir). Any problem raises ``SuiteError``
     with the file, the 1-based line and the field at fault. A ``*.pack.yaml`` file is validated as a pack and
-    gives no cases; the packs a suite includes are merged under its ``defaultTest``.
+    gives no cases; the packs a suite includes are merged under its ``defaultTest``. ``matrix`` gives the run's
+    model matrix (the suite's own ``models`` wins over the config's, the command line's over both).
     """
     if is_pack_file(path):
         load_pack(path, name)
@@ -51,6 +55,12 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     root = _rootdir(path, name)
     packs = load_packs(path, name, spec.include, data, root)
     prompts = load_prompts(path, name, spec.prompts, data, root)
+    matrix = matrix or MatrixOptions()
+    entries = matrix.override or spec.models or matrix.models
+    try:
+        columns = targets(entries)
+    except ValueError as exc:
+        raise SuiteError(name, line_of(data, ("models",)) or 1, f"models: {exc}") from None
     default = spec.defaultTest or TestSpec()
     base_options = _merge_options(defaults, None)
     for pack in packs:
@@ -151,7 +161,10 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     input_allow=input_allow,
                 )
             )
-    return cases
+    try:
+        return expand_models(cases, columns)
+    except ValueError as exc:
+        raise SuiteError(name, line_of(data, ("models",)) or 1, f"models: {exc}") from None
 
 
 def _rootdir(path: Path, name: str) -> Path | None:

@@ -13,6 +13,7 @@ from helm_eval._errors import (
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
 from helm_eval.config._judge import JudgeSpec, RejudgeSpec
+from helm_eval.config._matrix import MatrixEntry, ModelSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
@@ -61,8 +62,10 @@ __all__ = [
     "Limit",
     "LineDict",
     "LineList",
+    "MatrixEntry",
     "Message",
     "MissingExtraError",
+    "ModelSpec",
     "Options",
     "PackDefaultsSpec",
     "PackSpec",

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from helm_eval.config._matrix import MatrixEntry
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
@@ -201,6 +203,9 @@ class SuiteSpec(_Strict):
     """Priority of every test of this suite (a test's own ``priority`` wins)."""
     guardrails: GuardrailsSpec | None = None
     """Guardrail settings for every test of this suite, e.g. ``{inputs: {allow: [pii]}}``."""
+    models: list[MatrixEntry] | None = Field(default=None, min_length=1)
+    """Model matrix: every case runs once per entry (``[model]`` in the node id); a name is a model on the default
+    endpoint, ``{model, endpoint, label}`` picks the endpoint too. ``--helm-eval-model a,b`` overrides it."""
     include: list[str] = Field(default_factory=list)
     """Packs merged under ``defaultTest``: paths relative to this file, or ``helm-eval:<name>`` for shipped packs."""
     version: int | None = None

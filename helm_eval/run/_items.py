@@ -34,7 +34,12 @@ class SuiteFile(pytest.File):
         """Load the suite, yield one item per case, and send their calls ahead when the whole run is known."""
         session = self.config.stash[SESSION_KEY]
         try:
-            cases = load_suite(self.path, session.settings.display_path(self.path), session.settings.config.options)
+            cases = load_suite(
+                self.path,
+                session.settings.display_path(self.path),
+                session.settings.config.options,
+                session.settings.matrix(),
+            )
             for case in cases:
                 session.pipeline.check_case(case)
         except HelmEvalError as exc:
