@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -183,8 +184,9 @@ def _csv_test(file: DataFile, line: int, header: list[str], row: list[str]) -> L
                     raise SuiteError(file.name, line, f"__threshold: {cell!r} is not a number") from None
         elif column.startswith("__metadata:"):
             key = column[len("__metadata:") :]
-            if key.endswith("[]"):
-                metadata[key[:-2]] = [part.strip() for part in cell.split(",") if part.strip()]
+            if key.endswith("[]"):  # comma-separated; "\," is a comma inside a value
+                parts = (p.replace("\\,", ",").strip() for p in re.split(r"(?<!\\),", cell))
+                metadata[key[:-2]] = [part for part in parts if part]
             elif cell:
                 metadata[key] = cell
         else:

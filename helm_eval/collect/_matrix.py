@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from helm_eval._records import Case
 from helm_eval._text import inert
@@ -25,6 +26,8 @@ class ModelTarget:
     label: str
     model: str | None = None
     endpoint: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Sampling parameters of this column (a promptfoo provider's config), over the case's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,18 @@ class MatrixOptions:
     """``--helm-eval-model a,b``: wins over every suite's own."""
     provider_map: dict[str, ModelSpec] = field(default_factory=dict)
     """promptfoo provider id → endpoint and model (helm-eval.yaml's ``provider_map``)."""
+    endpoint_urls: dict[str, str] = field(default_factory=dict)
+    """Configured endpoints by base URL (no trailing slash): where a provider's ``apiBaseUrl`` points."""
+    notes: list[str] = field(default_factory=list)
+    """What loading had to tell the user (unmapped providers); filled in by ``load_suite``."""
+
+
+def check_labels(found: Sequence[ModelTarget]) -> None:
+    """Raise ``ValueError`` when two columns share a label."""
+    labels = [t.label for t in found]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ValueError(f"the model matrix names {label!r} twice; give the entries distinct labels")
 
 
 def targets(entries: Sequence[MatrixEntry]) -> list[ModelTarget]:
@@ -44,16 +59,13 @@ def targets(entries: Sequence[MatrixEntry]) -> list[ModelTarget]:
     found: list[ModelTarget] = []
     for entry in entries:
         if isinstance(entry, str):
-            found.append(ModelTarget(_label(entry), entry, None))
+            found.append(ModelTarget(label_of(entry), entry, None))
         else:
             raw = entry.label or entry.model or entry.endpoint
             if raw is None:
                 raise ValueError("a models entry needs a model, an endpoint or both")
-            found.append(ModelTarget(_label(raw), entry.model, entry.endpoint))
-    labels = [t.label for t in found]
-    for label in labels:
-        if labels.count(label) > 1:
-            raise ValueError(f"the model matrix names {label!r} twice; give the entries distinct labels")
+            found.append(ModelTarget(label_of(raw), entry.model, entry.endpoint))
+    check_labels(found)
     return found
 
 
@@ -74,10 +86,12 @@ def expand_models(cases: list[Case], matrix: Sequence[ModelTarget]) -> list[Case
                     id=case.id if len(matrix) == 1 else f"{case.id}[{target.label}]",
                     model=target.model or (case.model if target.endpoint is None else None),
                     endpoint=target.endpoint or case.endpoint,
+                    options={**case.options, **target.options} if target.options else case.options,
                 )
             )
     return expanded
 
 
-def _label(raw: str) -> str:
+def label_of(raw: str) -> str:
+    """``raw`` made safe for a node id part."""
     return inert(" ".join(raw.replace("::", ":").replace("[", "(").replace("]", ")").split()))

@@ -26,8 +26,8 @@ _TYPE = re.compile(
 )
 _LIST_TYPES = frozenset({"contains-all", "contains-any", "icontains-all", "icontains-any"})
 _CODE = (
-    "runs code written in the cell, which helm-eval does not do; write the check as a python:module:function "
-    "assertion in the suite, or use a built-in type"
+    "runs code written in the suite or its data, which helm-eval does not do; write the check as a "
+    "python:module:function assertion in the suite, or use a built-in type"
 )
 
 
@@ -63,3 +63,11 @@ def assertion_from_string(text: str) -> dict[str, Any]:
     if threshold is not None:
         result["threshold"] = float(threshold)
     return result
+
+
+def code_problem(raw_type: str) -> str | None:
+    """Why an assertion of promptfoo's code-running types cannot be honoured, or ``None`` for any other type."""
+    kind = raw_type.removeprefix("not-")
+    if kind in ("javascript", "python", "ruby", "webhook"):
+        return f"assertion {raw_type!r} {_CODE}"
+    return None

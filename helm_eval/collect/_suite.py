@@ -9,15 +9,18 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
-from helm_eval.collect._matrix import MatrixOptions, expand_models, targets
+from helm_eval.collect._matrix import MatrixOptions, ModelTarget, check_labels, expand_models, targets
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
+from helm_eval.collect._promptfoo import is_promptfoo_config, translate
 from helm_eval.collect._prompts import load_prompts
 from helm_eval.collect._repeat import case_repeat
+from helm_eval.collect._shorthand import code_problem
 from helm_eval.collect._sources import SourcedTest, test_sources
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.collect._vars import TooManyCombinations, var_combinations
 from helm_eval.config import (
     AssertionSpec,
+    LineDict,
     Options,
     PackDefaultsSpec,
     SuiteError,
@@ -51,14 +54,20 @@ def load_suite(
     data = load_yaml(path, name)
     if not isinstance(data, dict):
         raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
+    matrix = matrix or MatrixOptions()
+    providers: list[ModelTarget] | None = None
+    if isinstance(data, LineDict) and is_promptfoo_config(path, data):
+        data, providers = translate(data, name, matrix)
     spec = validate(SuiteSpec, data, name)
     root = _rootdir(path, name)
     packs = load_packs(path, name, spec.include, data, root)
     prompts = load_prompts(path, name, spec.prompts, data, root)
-    matrix = matrix or MatrixOptions()
-    entries = matrix.override or spec.models or matrix.models
     try:
-        columns = targets(entries)
+        if matrix.override or providers is None:
+            columns = targets(matrix.override or spec.models or matrix.models)
+        else:
+            columns = providers
+            check_labels(columns)
     except ValueError as exc:
         raise SuiteError(name, line_of(data, ("models",)) or 1, f"models: {exc}") from None
     default = spec.defaultTest or TestSpec()
@@ -245,7 +254,7 @@ def _assertions(
     result: list[Assertion] = []
     for index, spec in enumerate(specs):
         line = line_of(data, (*loc, index))
-        problem = validate_assertion(spec.type, spec.value, spec.threshold, root=root)
+        problem = code_problem(spec.type) or validate_assertion(spec.type, spec.value, spec.threshold, root=root)
         if problem is not None:
             raise SuiteError(name, line, f"{where}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)

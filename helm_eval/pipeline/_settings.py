@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helm_eval.collect import MatrixOptions
-from helm_eval.config import ProjectConfig, find_config_file, load_project_config
+from helm_eval.config import DEFAULT_ENDPOINT_NAME, ProjectConfig, find_config_file, load_project_config
 from helm_eval.plan import Overrides
 
 
@@ -66,7 +66,12 @@ class RunSettings:
 
     def matrix(self) -> MatrixOptions:
         """The model matrix options suites are loaded with."""
-        return MatrixOptions(self.config.models, self.model_matrix, self.config.provider_map)
+        urls = {spec.url.rstrip("/"): name for name, spec in self.config.endpoints.items()}
+        if self.overrides.endpoint:
+            urls[self.overrides.endpoint.rstrip("/")] = self.config.default_endpoint or next(
+                iter(self.config.endpoints), DEFAULT_ENDPOINT_NAME
+            )
+        return MatrixOptions(self.config.models, self.model_matrix, self.config.provider_map, urls)
 
     def glob_suites(self) -> set[Path]:
         """The files the config's ``suites`` globs match under the rootdir."""

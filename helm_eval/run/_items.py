@@ -34,12 +34,11 @@ class SuiteFile(pytest.File):
         """Load the suite, yield one item per case, and send their calls ahead when the whole run is known."""
         session = self.config.stash[SESSION_KEY]
         try:
+            matrix = session.settings.matrix()
             cases = load_suite(
-                self.path,
-                session.settings.display_path(self.path),
-                session.settings.config.options,
-                session.settings.matrix(),
+                self.path, session.settings.display_path(self.path), session.settings.config.options, matrix
             )
+            session.pipeline.notices.extend(n for n in matrix.notes if n not in session.pipeline.notices)
             for case in cases:
                 session.pipeline.check_case(case)
         except HelmEvalError as exc:
