@@ -192,7 +192,13 @@ class HelmEvalSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Cases, outcomes, tokens and latency per suite."""
-        if self.is_worker or not self.record.cases:
+        if self.is_worker:
+            return
+        if not self.record.cases:
+            if self.pipeline.notices:  # e.g. why a YAML file named on the command line is not a suite
+                terminalreporter.write_sep("=", "helm-eval")
+                for notice in self.pipeline.notices:
+                    terminalreporter.write_line(f"helm-eval: {notice}")
             return
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
