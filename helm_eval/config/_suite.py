@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from helm_eval.config._matrix import MatrixEntry
+from helm_eval.config._matrix import EvaluateOptionsSpec, MatrixEntry, ProviderSpec
 
 
 class _Strict(BaseModel):
@@ -206,6 +206,10 @@ class SuiteSpec(_Strict):
     models: list[MatrixEntry] | None = Field(default=None, min_length=1)
     """Model matrix: every case runs once per entry (``[model]`` in the node id); a name is a model on the default
     endpoint, ``{model, endpoint, label}`` picks the endpoint too. ``--helm-eval-model a,b`` overrides it."""
+    providers: str | list[str | ProviderSpec] | None = None
+    """promptfoo configs only: the providers, which become the model matrix (see docs/suites.md)."""
+    evaluateOptions: EvaluateOptionsSpec | None = None
+    """promptfoo configs only: ``repeat`` becomes ``defaultTest.repeat``."""
     include: list[str] = Field(default_factory=list)
     """Packs merged under ``defaultTest``: paths relative to this file, or ``helm-eval:<name>`` for shipped packs."""
     version: int | None = None
