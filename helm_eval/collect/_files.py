@@ -230,3 +230,41 @@ def with_line(value: Any, line: int) -> Any:
         items.item_lines = [line] * len(value)
         return items
     return value
+
+
+def load_var_files(
+    variables: dict[str, Any], suite: Path, suite_name: str, root: Path | None, where: tuple[str, int]
+) -> dict[str, Any]:
+    """``variables`` with each ``file://`` string replaced by the file's content (promptfoo's var files).
+
+    Text files (``.txt``, ``.md``, anything not below) give their text; ``.json`` and ``.yaml`` files give the data
+    they hold; files that promptfoo would run (``.py``, ``.js``, ...) are refused. ``where`` is the (file, line)
+    of the test, for errors.
+    """
+    if not any(is_file_ref(v) for v in variables.values()):
+        return variables
+    loaded = dict(variables)
+    for key, value in variables.items():
+        if not is_file_ref(value):
+            continue
+        if re.search(r"\.(py|js|ts|mjs|cjs|rb)(:|$)", value):
+            raise SuiteError(where[0], where[1], f"vars.{key}: {value!r} runs code; helm-eval reads data files only")
+        files = resolve_refs(value, suite, suite_name, root, where[1])
+        if len(files) != 1:
+            raise SuiteError(where[0], where[1], f"vars.{key}: {value!r} names {len(files)} files; name one")
+        file = files[0]
+        text = read_text(file, suite_name, where[1])
+        suffix = file.path.suffix.lower()
+        if suffix in (".json", ".yaml", ".yml"):
+            loaded[key] = _plain(load_yaml(file.path, file.name))
+        else:
+            loaded[key] = text
+    return loaded
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -9,6 +9,7 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
+from helm_eval.collect._files import load_var_files
 from helm_eval.collect._matrix import MatrixOptions, ModelTarget, check_labels, expand_models, targets
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
 from helm_eval.collect._promptfoo import is_promptfoo_config, translate
@@ -93,7 +94,7 @@ def load_suite(
                 source.file, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
             )
         seen[base_id] = test_line
-        variables = {**default.vars, **test.vars}
+        variables = load_var_files({**default.vars, **test.vars}, path, name, root, (source.file, test_line))
         assertions = (
             [a for a, needs in pack_assertions if all(v in variables for v in needs)]
             + _assertions(name, data, default.assert_, ("defaultTest", "assert"), root)

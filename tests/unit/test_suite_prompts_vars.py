@@ -113,3 +113,16 @@ def test_var_arrays_run_each_combination(project: Project) -> None:
     result = project.run("-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*suites/s.yaml::test-1?w=one? PASSED*", "*suites/s.yaml::test-1?w=two? PASSED*"])
+
+
+def test_a_file_var_reads_the_file_as_promptfoo_does(tmp_path: Path) -> None:
+    put(tmp_path, "suites/doc.txt", "Paris is the capital.\n")
+    put(tmp_path, "suites/cfg.json", '{"tone": "formal"}')
+    cases = load(
+        tmp_path,
+        'prompts: ["{{doc}} {{cfg.tone}}"]\ntests: [{vars: {doc: file://doc.txt, cfg: file://cfg.json}}]\n',
+    )
+    assert cases[0].messages[0]["content"] == "Paris is the capital.\n formal"
+    put(tmp_path, "suites/x.py", "")
+    with pytest.raises(SuiteError, match=r"suites/s.yaml:2: vars.doc: 'file://x.py' runs code"):
+        load(tmp_path, "prompts: [x]\ntests: [{vars: {doc: file://x.py}}]\n")
