@@ -28,6 +28,8 @@ class Assertion:
     negate: bool = False
     line: int | None = None
     """1-based line of the assertion in its suite file, when it came from one."""
+    metric: str | None = None
+    """Name the assertion's score is reported under."""
 
     @property
     def label(self) -> str:
@@ -42,7 +44,8 @@ class Case:
     id: str
     """Stable name inside its file, used in the pytest node id."""
     file: str
-    """Suite file, relative to the rootdir, with forward slashes."""
+    """File the test is written in (the suite, or the tests file holding its row), relative to the rootdir, with
+    forward slashes."""
     line: int
     """1-based line where the test starts in ``file``."""
     messages: tuple[dict[str, str], ...]
@@ -53,6 +56,9 @@ class Case:
     repeat: int = 1
     threshold: float = 1.0
     """Minimum pass rate over ``repeat`` runs for the case to pass."""
+    score_threshold: float | None = None
+    """Weighted assertion score a run must reach to pass (promptfoo's test ``threshold``); ``None``: every
+    assertion of weight > 0 must pass."""
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     endpoint: str | None = None
@@ -63,6 +69,13 @@ class Case:
     """Higher is admitted first and cut last under a budget."""
     input_allow: tuple[str, ...] = ()
     """What the input guardrails let through: families (``pii``, ``secrets``) or entity types (``email``)."""
+    suite: str = ""
+    """The suite file the case belongs to, when it differs from ``file`` (a row of a tests file)."""
+
+    @property
+    def suite_file(self) -> str:
+        """The suite file the case belongs to (its pytest node lives there)."""
+        return self.suite or self.file
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +328,10 @@ class CaseResult:
     judge_tokens_saved: int = 0
     """Judge cascade: larger-judge tokens not spent, estimated as the first judge's tokens on the verdicts it
     decided alone (the same prompts; a larger judge's reply to the same schema is about as long)."""
+    score: float | None = None
+    """Mean over the runs of each run's weighted assertion score (0-1)."""
+    named_scores: dict[str, float] = field(default_factory=dict)
+    """Mean score per assertion ``metric`` name, over the runs."""
     tags: list[str] = field(default_factory=list)
     owner: str | None = None
     """Team or owner the case's cost is attributed to."""

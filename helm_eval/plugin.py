@@ -70,7 +70,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--helm-eval-model",
         metavar="NAME",
         default=None,
-        help="model to request (env HELM_EVAL_MODEL; default: the endpoint's only served model)",
+        help="model to request (env HELM_EVAL_MODEL; default: the endpoint's only served model); several, "
+        "comma-separated, run every case once per model (a model matrix, [model] in node ids)",
     )
     group.addoption(
         "--helm-eval-concurrency",
@@ -199,18 +200,37 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     if session is None:
         return None
     resolved = file_path.resolve()
-    if resolved in session.settings.suite_paths or _named_on_command_line(parent.config, resolved):
+    named = _named_on_command_line(parent.config, resolved)
+    if named == "file":
         return SuiteFile.from_parent(parent, path=file_path)
+    if resolved in session.settings.suite_paths:
+        from helm_eval.collect import is_tests_list
+
+        # a YAML list is a tests file that a suite reads with file://, not a suite of its own
+        return None if is_tests_list(file_path) else SuiteFile.from_parent(parent, path=file_path)
+    if named == "directory":
+        from helm_eval.collect import not_a_suite
+
+        reason = not_a_suite(file_path, session.settings.display_path(file_path))
+        if reason is None:
+            return SuiteFile.from_parent(parent, path=file_path)
+        session.pipeline.notices.append(reason)
     return None
 
 
-def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
+def _named_on_command_line(config: pytest.Config, path: Path) -> str | None:
+    """``file`` when ``path`` was named on the command line, ``directory`` when a directory holding it was."""
     # config.args holds only the positional arguments: option values such as ``--helm-eval-config ci/x.yaml``
     # are not suites
     if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return False
+        return None
     cwd = Path(config.invocation_params.dir)
-    return any((cwd / arg.split("::")[0]).resolve() == path for arg in config.args)
+    named = [(cwd / arg.split("::")[0]).resolve() for arg in config.args]
+    if path in named:
+        return "file"
+    if any(arg in path.parents for arg in named):
+        return "directory"
+    return None
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def run_plan(args: argparse.Namespace) -> int:
     files = [Path(p) for p in args.paths] or sorted(settings.suite_paths)
     cases: list[Case] = []
     for path in files:
-        cases.extend(load_suite(path, settings.display_path(path), settings.config.options))
+        cases.extend(load_suite(path, settings.display_path(path), settings.config.options, settings.matrix()))
     with Pipeline(settings, dry_run=True) as pipeline:
         pipeline.offline = args.offline
         plan = plan_cases(pipeline, cases)

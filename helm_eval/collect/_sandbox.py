@@ -12,6 +12,7 @@ than on a short one), stops a rendering that runs past ``MAX_RENDER_SECONDS`` al
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
@@ -54,6 +55,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(finalize=self._finalize, **options)
         self.code_generator_class = _BoundedCodeGenerator
         self.globals.pop("lipsum", None)  # lipsum(n) writes n paragraphs: no place in a prompt
+        self.filters["dump"] = _dump  # promptfoo's (nunjucks') JSON filters, which prompt templates rely on
+        self.filters["load"] = _load
         self.filters = {name: _bounded_filter(self, name, fn) for name, fn in self.filters.items()}
         self.filters[_STEPS_FILTER] = _counted
         self.filters[_SIZE_FILTER] = _sized
@@ -281,6 +284,16 @@ def _filter_size(env: BoundedSandbox, name: str, value: Any, args: tuple[Any, ..
         # adding lists copies the running total each time: the work grows with items x size
         return (len(value) if isinstance(value, Sized) else 1) * env.size(value) // 100
     return 0
+
+
+def _dump(value: Any, indent: int | None = None) -> str:
+    """``{{ x | dump }}``: ``x`` as JSON (non-ASCII kept as is, like ``JSON.stringify``)."""
+    return json.dumps(value, ensure_ascii=False, indent=indent if isinstance(indent, int) else None)
+
+
+def _load(value: Any) -> Any:
+    """``{{ text | load }}``: the value the JSON ``text`` holds (a non-string is returned as is)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _refuse_big_int(operator: str, left: int, right: int) -> None:

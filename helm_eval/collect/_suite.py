@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
+from helm_eval.collect._files import load_var_files
+from helm_eval.collect._matrix import MatrixOptions, ModelTarget, check_labels, expand_models, targets
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
+from helm_eval.collect._promptfoo import is_promptfoo_config, translate
+from helm_eval.collect._prompts import load_prompts
+from helm_eval.collect._repeat import case_repeat
+from helm_eval.collect._shorthand import code_problem
+from helm_eval.collect._sources import SourcedTest, test_sources
 from helm_eval.collect._template import Renderer, TemplateProblem
+from helm_eval.collect._vars import TooManyCombinations, var_combinations
 from helm_eval.config import (
     AssertionSpec,
-    Message,
+    LineDict,
     Options,
     PackDefaultsSpec,
-    PromptSpec,
     SuiteError,
     SuiteSpec,
     TestSpec,
@@ -32,21 +39,15 @@ MAX_SUITE_CHARS = 20_000_000
 every case they reach: a ``defaultTest`` var is scanned once per test)."""
 
 
-class _Prompt:
-    __slots__ = ("label", "line", "messages")
-
-    def __init__(self, label: str, line: int | None, messages: list[tuple[str, str]]) -> None:
-        self.label = label
-        self.line = line
-        self.messages = messages
-
-
-def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[Case]:
+def load_suite(
+    path: Path, name: str, defaults: Options | None = None, matrix: MatrixOptions | None = None
+) -> list[Case]:
     """Parse, validate and expand one suite file into cases (one per test × prompt).
 
     ``name`` is the path shown to users (relative to the rootdir). Any problem raises ``SuiteError``
     with the file, the 1-based line and the field at fault. A ``*.pack.yaml`` file is validated as a pack and
-    gives no cases; the packs a suite includes are merged under its ``defaultTest``.
+    gives no cases; the packs a suite includes are merged under its ``defaultTest``. ``matrix`` gives the run's
+    model matrix (the suite's own ``models`` wins over the config's, the command line's over both).
     """
     if is_pack_file(path):
         load_pack(path, name)
@@ -54,10 +55,22 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     data = load_yaml(path, name)
     if not isinstance(data, dict):
         raise SuiteError(name, getattr(data, "line", 1), "a suite must be a mapping with prompts and tests")
+    matrix = matrix or MatrixOptions()
+    providers: list[ModelTarget] | None = None
+    if isinstance(data, LineDict) and is_promptfoo_config(path, data):
+        data, providers = translate(data, name, matrix)
     spec = validate(SuiteSpec, data, name)
     root = _rootdir(path, name)
     packs = load_packs(path, name, spec.include, data, root)
-    prompts = _prompts(name, spec.prompts, data)
+    prompts = load_prompts(path, name, spec.prompts, data, root)
+    try:
+        if matrix.override or providers is None:
+            columns = targets(matrix.override or spec.models or matrix.models)
+        else:
+            columns = providers
+            check_labels(columns)
+    except ValueError as exc:
+        raise SuiteError(name, line_of(data, ("models",)) or 1, f"models: {exc}") from None
     default = spec.defaultTest or TestSpec()
     base_options = _merge_options(defaults, None)
     for pack in packs:
@@ -71,68 +84,84 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
     cases: list[Case] = []
     seen: dict[str, int] = {}
     suite_chars = 0
-    for index, test in enumerate(spec.tests):
-        test_line = line_of(data, ("tests", index)) or 1
-        base_id = _test_id(test, index)
+    for index, source in enumerate(test_sources(path, name, spec, data, root)):
+        test, test_line, where = source.spec, source.line, source.field
+        base_id = _test_id(test, index, source)
+        if base_id in seen and source.from_file:
+            base_id = f"{base_id} ({PurePosixPath(source.file).name}:{test_line})"
         if base_id in seen:
             raise SuiteError(
-                name, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
+                source.file, test_line, f"duplicate test id {base_id!r} (first at line {seen[base_id]}); give it an id"
             )
         seen[base_id] = test_line
-        variables = {**default.vars, **test.vars}
+        variables = load_var_files({**default.vars, **test.vars}, path, name, root, (source.file, test_line))
         assertions = (
             [a for a, needs in pack_assertions if all(v in variables for v in needs)]
             + _assertions(name, data, default.assert_, ("defaultTest", "assert"), root)
-            + _assertions(name, data, test.assert_, ("tests", index, "assert"), root)
+            + _assertions(source.file, source.data, test.assert_, (*source.loc, "assert"), root, where)
         )
-        own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default), (("tests", index), test)])
+        own_allow = _input_allow(name, data, [((), spec), (("defaultTest",), default)]) + _input_allow(
+            source.file, source.data, [(source.loc, test)]
+        )
         input_allow = tuple(dict.fromkeys([*(a for allow in pack_allow for a in allow), *own_allow]))
         options = _merge_options(base_options, test.options)
-        vars_chars = _text_size(variables, MAX_CASE_CHARS)
-        for prompt in prompts:
-            case_id = base_id if len(prompts) == 1 else f"{base_id}[{prompt.label}]"
+        repeat = case_repeat(test, default, (source.file, source.data, source.loc), (name, data))
+        try:
+            combinations = var_combinations(variables)
+        except TooManyCombinations as exc:
+            raise SuiteError(source.file, test_line, f"{where}.vars: {exc}") from None
+        for (variables, combination), prompt in itertools.product(combinations, prompts):
+            vars_chars = _text_size(variables, MAX_CASE_CHARS)
+            case_id = base_id if combination is None else f"{base_id}[{combination}]"
+            case_id = case_id if len(prompts) == 1 else f"{case_id}[{prompt.label}]"
             try:
-                messages = tuple(
-                    {"role": role, "content": renderer.render(text, variables)} for role, text in prompt.messages
-                )
+                messages = prompt.render(renderer, variables)
                 rendered = tuple(
                     Assertion(
-                        a.type, renderer.render_value(a.value, variables), a.threshold, a.weight, a.negate, a.line
+                        a.type,
+                        renderer.render_value(a.value, variables),
+                        a.threshold,
+                        a.weight,
+                        a.negate,
+                        a.line,
+                        a.metric,
                     )
                     for a in assertions
                 )
             except TemplateProblem as exc:
-                where = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
-                raise SuiteError(name, test_line, f"tests[{index}]{where}: {exc}") from None
+                at = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
+                raise SuiteError(source.file, test_line, f"{where}{at}: {exc}") from None
             case_chars = vars_chars + sum(len(m["content"]) for m in messages)
             suite_chars += case_chars
             if case_chars > MAX_CASE_CHARS:
                 raise SuiteError(
-                    name,
+                    source.file,
                     test_line,
-                    f"tests[{index}]: vars and messages hold over {MAX_CASE_CHARS:,} characters, more than "
+                    f"{where}: vars and messages hold over {MAX_CASE_CHARS:,} characters, more than "
                     "input guardrails scan for one case; shorten them",
                 )
             if suite_chars > MAX_SUITE_CHARS:
                 raise SuiteError(
-                    name,
+                    source.file,
                     test_line,
-                    f"tests[{index}]: the suite's vars and messages hold over {MAX_SUITE_CHARS:,} characters in all "
+                    f"{where}: the suite's vars and messages hold over {MAX_SUITE_CHARS:,} characters in all "
                     "(a defaultTest var counts once per test), more than input guardrails scan for one suite; "
                     "split the suite or shorten them",
                 )
             cases.append(
                 Case(
                     id=case_id,
-                    file=name,
+                    file=source.file,
+                    suite=name,
                     line=test_line,
                     messages=messages,
                     options=options,
                     assertions=rendered,
                     description=test.description or "",
                     vars=variables,
-                    repeat=test.repeat or default.repeat or 1,
-                    threshold=_first(test.threshold, default.threshold, 1.0),
+                    repeat=repeat.n,
+                    threshold=repeat.pass_rate,
+                    score_threshold=test.threshold if test.threshold is not None else default.threshold,
                     tags=tuple(dict.fromkeys([*pack_tags, *spec.tags, *default.tags, *test.tags])),
                     metadata={**pack_metadata, **spec.metadata, **default.metadata, **test.metadata},
                     endpoint=test.endpoint or default.endpoint or spec.endpoint,
@@ -142,7 +171,10 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     input_allow=input_allow,
                 )
             )
-    return cases
+    try:
+        return expand_models(cases, columns)
+    except ValueError as exc:
+        raise SuiteError(name, line_of(data, ("models",)) or 1, f"models: {exc}") from None
 
 
 def _rootdir(path: Path, name: str) -> Path | None:
@@ -201,59 +233,33 @@ def _text_size(value: Any, limit: int) -> int:
     return total
 
 
-def _first(*values: float | None) -> float:
-    for value in values:
-        if value is not None:
-            return value
-    raise AssertionError("unreachable: the last default is not None")
-
-
 def _first_int(*values: int | None) -> int:
     return next((v for v in values if v is not None), 0)
 
 
-def _test_id(test: TestSpec, index: int) -> str:
-    raw = test.id or test.description or f"test-{index + 1}"
+def _test_id(test: TestSpec, index: int, source: SourcedTest) -> str:
+    default = f"{PurePosixPath(source.file).name}:{source.line}" if source.from_file else f"test-{index + 1}"
+    raw = test.id or test.description or default
     # "::" separates node id parts, newlines break terminal lines and escapes drive terminals; none belongs in a name
     return inert(" ".join(raw.replace("::", ":").split()))
 
 
-def _prompts(name: str, specs: Sequence[str | PromptSpec | list[Message]], data: Any) -> list[_Prompt]:
-    prompts: list[_Prompt] = []
-    for index, spec in enumerate(specs):
-        line = line_of(data, ("prompts", index))
-        label = f"prompt-{index + 1}"
-        if isinstance(spec, str):
-            messages = [("user", spec)]
-        elif isinstance(spec, list):
-            messages = [(m.role, m.content) for m in spec]
-        else:
-            label = spec.id or spec.label or label
-            if (spec.prompt is None) == (spec.messages is None):
-                raise SuiteError(name, line, f"prompts[{index}]: give exactly one of prompt or messages")
-            messages = (
-                [("user", spec.prompt)]
-                if spec.prompt is not None
-                else [(m.role, m.content) for m in spec.messages or []]
-            )
-        if not messages:
-            raise SuiteError(name, line, f"prompts[{index}]: no messages")
-        prompts.append(_Prompt(label, line, messages))
-    return prompts
-
-
 def _assertions(
-    name: str, data: Any, specs: list[AssertionSpec], loc: tuple[Any, ...], root: Path | None = None
+    name: str,
+    data: Any,
+    specs: list[AssertionSpec],
+    loc: tuple[Any, ...],
+    root: Path | None = None,
+    where: str = "defaultTest",
 ) -> list[Assertion]:
     result: list[Assertion] = []
     for index, spec in enumerate(specs):
         line = line_of(data, (*loc, index))
-        problem = validate_assertion(spec.type, spec.value, spec.threshold, root=root)
+        problem = code_problem(spec.type) or validate_assertion(spec.type, spec.value, spec.threshold, root=root)
         if problem is not None:
-            field = ".".join(str(p) for p in loc[:-1]) if loc[0] == "defaultTest" else f"tests[{loc[1]}]"
-            raise SuiteError(name, line, f"{field}.assert[{index}]: {problem}")
+            raise SuiteError(name, line, f"{where}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)
-        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line))
+        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line, spec.metric))
     return result
 
 

@@ -14,6 +14,7 @@ from helm_eval._errors import (
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
 from helm_eval.config._judge import JudgeModel, JudgeSpec, RejudgeSpec
+from helm_eval.config._matrix import MatrixEntry, ModelSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
@@ -33,6 +34,7 @@ from helm_eval.config._suite import (
     Message,
     Options,
     PromptSpec,
+    RepeatSpec,
     SuiteSpec,
     TestSpec,
 )
@@ -62,8 +64,10 @@ __all__ = [
     "Limit",
     "LineDict",
     "LineList",
+    "MatrixEntry",
     "Message",
     "MissingExtraError",
+    "ModelSpec",
     "Options",
     "PackDefaultsSpec",
     "PackSpec",
@@ -72,6 +76,7 @@ __all__ = [
     "ProjectConfig",
     "PromptSpec",
     "RejudgeSpec",
+    "RepeatSpec",
     "SetupError",
     "StorageError",
     "SuiteError",

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from helm_eval.config._budget import BudgetSpec, Price
 from helm_eval.config._errors import ConfigError, SuiteError
 from helm_eval.config._judge import JudgeSpec
+from helm_eval.config._matrix import MatrixEntry, ModelSpec
 from helm_eval.config._suite import Options, _Strict
 from helm_eval.config._validate import validate
 from helm_eval.config._yaml import line_of, load_yaml
@@ -131,6 +132,11 @@ class ProjectConfig(_Strict):
     optional suites)."""
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     """The endpoint and sampling of model-graded checks (``g-eval``, ``llm-rubric``, ...); see docs/judges.md."""
+    models: list[MatrixEntry] = Field(default_factory=list)
+    """Model matrix for every suite that has none of its own: each case runs once per entry."""
+    provider_map: dict[str, ModelSpec] = Field(default_factory=dict)
+    """promptfoo provider ids (``openai:chat:gpt-4o-mini``, ``ollama:llama3``) → the endpoint and model to run
+    them on, for promptfoo configs collected as they are. An unmapped provider runs on the default endpoint."""
 
     @field_validator("cache_ttl")
     @classmethod

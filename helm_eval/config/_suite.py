@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from helm_eval.config._matrix import EvaluateOptionsSpec, MatrixEntry, ProviderSpec
 
 
 class _Strict(BaseModel):
@@ -96,9 +98,19 @@ class AssertionSpec(_Strict):
     threshold: float | None = None
     """Type-specific bound, e.g. the maximum edit distance for ``levenshtein`` or milliseconds for ``latency``."""
     weight: float = Field(default=1.0, ge=0)
-    """Relative weight in the case's score."""
+    """Relative weight in the run's score (the weighted mean of the assertion scores); 0 reports the assertion
+    without letting it decide the result."""
     metric: str | None = None
-    """Optional name to report this assertion under."""
+    """Name to report this assertion's score under (the run record's ``named_scores``)."""
+
+
+class RepeatSpec(_Strict):
+    """How often a case runs and what share of the runs must pass."""
+
+    n: int = Field(ge=1, le=1000)
+    """Runs of the case (with a seed, run i uses seed + i)."""
+    pass_rate: float = Field(default=1.0, ge=0, le=1)
+    """Share of the runs that must pass for the case to pass (default 1.0: every run)."""
 
 
 class InputGuardrailsSpec(_Strict):
@@ -130,10 +142,13 @@ class TestSpec(_Strict):
     """Assertions; all must pass for a run of the case to pass."""
     options: Options | None = None
     """Sampling parameters, merged over ``defaultTest.options``."""
-    repeat: int | None = Field(default=None, ge=1, le=1000)
-    """Run the case this many times."""
+    repeat: Annotated[int, Field(ge=1, le=1000)] | RepeatSpec | None = None
+    """Run the case this many times: ``5``, or ``{n: 5, pass_rate: 0.8}`` to pass when 80% of the runs pass (by
+    default every run must pass)."""
     threshold: float | None = Field(default=None, ge=0, le=1)
-    """Minimum pass rate over repeats (default 1.0: every run must pass)."""
+    """promptfoo's test threshold: a run passes when the weighted mean of its assertion scores reaches it, even if
+    some assertions fail (without it every assertion of weight > 0 must pass). Not a pass rate over repeats: that
+    is ``repeat: {n, pass_rate}``."""
     tags: list[str] = Field(default_factory=list)
     """Tags, applied as pytest markers (``-m tag``)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -167,12 +182,15 @@ class SuiteSpec(_Strict):
 
     description: str | None = None
     """What the suite evaluates."""
-    prompts: list[str | PromptSpec | list[Message]] = Field(min_length=1)
-    """Prompt templates: strings (one user message), chat ``messages`` lists, or ``{id, messages}`` maps."""
+    prompts: str | list[str | PromptSpec | list[Message]] = Field(min_length=1)
+    """Prompt templates: strings (one user message), chat ``messages`` lists, or ``{id, messages}`` maps; a
+    ``file://`` string reads prompts from a file (``.txt``: prompts separated by a line ``---``; ``.json``: a chat
+    message list, rendered as a template and then parsed)."""
     defaultTest: DefaultTestSpec | None = None
     """Defaults for every test."""
-    tests: list[TestSpec] = Field(min_length=1)
-    """The test cases."""
+    tests: str | list[TestSpec | str] = Field(min_length=1)
+    """The test cases: mappings, or ``file://`` references (globs allowed) to ``.csv``, ``.jsonl``, ``.json`` or
+    ``.yaml`` files of tests, relative to the suite file."""
     endpoint: str | None = None
     """Endpoint name for every test of this suite."""
     model: str | None = None
@@ -185,6 +203,13 @@ class SuiteSpec(_Strict):
     """Priority of every test of this suite (a test's own ``priority`` wins)."""
     guardrails: GuardrailsSpec | None = None
     """Guardrail settings for every test of this suite, e.g. ``{inputs: {allow: [pii]}}``."""
+    models: list[MatrixEntry] | None = Field(default=None, min_length=1)
+    """Model matrix: every case runs once per entry (``[model]`` in the node id); a name is a model on the default
+    endpoint, ``{model, endpoint, label}`` picks the endpoint too. ``--helm-eval-model a,b`` overrides it."""
+    providers: str | list[str | ProviderSpec] | None = None
+    """promptfoo configs only: the providers, which become the model matrix (see docs/suites.md)."""
+    evaluateOptions: EvaluateOptionsSpec | None = None
+    """promptfoo configs only: ``repeat`` becomes ``defaultTest.repeat``."""
     include: list[str] = Field(default_factory=list)
     """Packs merged under ``defaultTest``: paths relative to this file, or ``helm-eval:<name>`` for shipped packs."""
     version: int | None = None

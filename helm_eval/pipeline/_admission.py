@@ -63,7 +63,7 @@ class Admission:
                     params=params,
                     estimated_prompt_tokens=estimate.tokens if estimate else None,
                     owner=owner,
-                    suite=case.file,
+                    suite=case.suite_file,
                 )
                 prepared_call = self.responses.keyed(prepared_call, self.endpoint_of(call))
                 if estimate is not None and self.keep_estimates:
@@ -72,7 +72,7 @@ class Admission:
                 call_needs.append(self.need(prepared_call, estimate))
             prepared.append(ready)
             if estimating:
-                needs.append(CaseNeed(case.file, case.id, tuple(call_needs)))
+                needs.append(CaseNeed(case.suite_file, case.id, tuple(call_needs)))
         if self.budget is None:
             return list(prepared)
         order = sorted(range(len(planned)), key=lambda i: -planned[i][0].priority)

@@ -92,7 +92,7 @@ def plan_cases(pipeline: Pipeline, cases: Sequence[Case]) -> Plan:
     plan = Plan(caps=list(pipeline.budget_plan.caps))
     for (case, calls), decision in zip(planned, decisions, strict=True):
         model = calls[0].model if calls else "-"
-        row = rows.setdefault((case.file, model), SuitePlan(case.file, model))
+        row = rows.setdefault((case.suite_file, model), SuitePlan(case.suite_file, model))
         row.cases += 1
         if isinstance(decision, Denial):
             row.cut += 1

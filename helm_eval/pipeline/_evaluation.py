@@ -24,6 +24,7 @@ from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import Denial
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
+from helm_eval.pipeline._scoring import named_scores
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
 from helm_eval.plan import Planner
@@ -44,7 +45,7 @@ class Gathered:
 
 def case_key(case: Case) -> str:
     """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
-    return f"{case.file}::{case.id}"
+    return f"{case.suite_file}::{case.id}"
 
 
 @dataclass(slots=True)
@@ -253,6 +254,7 @@ class Evaluation:
             threshold=case.threshold,
             duration_s=time.perf_counter() - started,
         )
+        result.suite = case.suite_file
         calls = pipeline.calls_of(case)
         result.cost_usd = pipeline.recorder.case_cost(outcomes)
         estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
@@ -295,6 +297,8 @@ class Evaluation:
                 result.cost_usd = (result.cost_usd or 0.0) + judge_cost
         result.passes = verdict.passes
         result.repeats = verdict.repeats
+        result.score = verdict.score
+        result.named_scores = named_scores(case.assertions, verdict.runs)
         result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
         outcomes = gathered.outcomes
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
@@ -320,11 +324,11 @@ class Evaluation:
             try:
                 gathered = self.gather(case)
             except (BudgetCut, Unavailable) as cut:
-                yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
+                yield CaseResult(key, case.file, case.line, "skipped", suite=case.suite_file, skip_reason=str(cut))
                 continue
             except HelmEvalError as exc:
                 error = pipeline.redactor.scrub(str(exc))
-                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=error)
+                yield CaseResult(key, case.file, case.line, "error", suite=case.suite_file, error=error)
                 continue
             if gathered.error is None:
                 self.judge(case, gathered)

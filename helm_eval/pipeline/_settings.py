@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helm_eval.collect import Shard
-from helm_eval.config import ProjectConfig, find_config_file, load_project_config
+from helm_eval.collect import MatrixOptions, Shard
+from helm_eval.config import DEFAULT_ENDPOINT_NAME, ProjectConfig, find_config_file, load_project_config
 from helm_eval.plan import Overrides
 
 
@@ -38,9 +38,11 @@ class RunSettings:
     """``None``: the config's ``retries``."""
     budget: BudgetOptions = field(default_factory=BudgetOptions)
     suite_paths: set[Path] = field(default_factory=set)
+    """Resolved files matched by the config's ``suites`` globs."""
     shard: Shard | None = None
     """Run only this shard of the cases (``--helm-eval-shard``); ``None``: all of them."""
-    """Resolved files matched by the config's ``suites`` globs."""
+    model_matrix: tuple[str, ...] = ()
+    """Models every case runs against (``--helm-eval-model a,b``), over the suites' and config's ``models``."""
 
     @classmethod
     def load(cls, rootdir: Path | str = ".", config: Path | str | None = None, **changes: object) -> RunSettings:
@@ -63,6 +65,15 @@ class RunSettings:
     def config_source(self) -> str:
         """How reports name the project config (``helm-eval.yaml``, ``pyproject.toml``, or ``config``)."""
         return self.config_path.name if self.config_path else "config"
+
+    def matrix(self) -> MatrixOptions:
+        """The model matrix options suites are loaded with."""
+        urls = {spec.url.rstrip("/"): name for name, spec in self.config.endpoints.items()}
+        if self.overrides.endpoint:
+            urls[self.overrides.endpoint.rstrip("/")] = self.config.default_endpoint or next(
+                iter(self.config.endpoints), DEFAULT_ENDPOINT_NAME
+            )
+        return MatrixOptions(self.config.models, self.model_matrix, self.config.provider_map, urls)
 
     def glob_suites(self) -> set[Path]:
         """The files the config's ``suites`` globs match under the rootdir."""

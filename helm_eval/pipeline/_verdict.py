@@ -18,6 +18,7 @@ from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
 from helm_eval.checks import CheckError, run_check
 from helm_eval.config import BudgetCut, JudgeModel, JudgeSpec
+from helm_eval.pipeline._scoring import run_passed, run_score
 
 
 class Caller(Protocol):
@@ -208,11 +209,21 @@ class CaseVerdict:
     judge: CaseJudge
     shown: int
     """Index of the run the reports show: the first failing one, else the first."""
+    passed_runs: list[bool] = field(default_factory=list)
+    """Per outcome, whether the run passed (its assertions, weights and the test threshold)."""
+    scores: list[float | None] = field(default_factory=list)
+    """Per outcome, the weighted assertion score (``None`` when no assertion carries weight)."""
 
     @property
     def passes(self) -> int:
-        """How many runs passed every assertion."""
-        return sum(all(v.passed for v in verdicts) for verdicts in self.runs)
+        """How many runs passed."""
+        return sum(self.passed_runs)
+
+    @property
+    def score(self) -> float | None:
+        """The mean of the runs' weighted scores."""
+        known = [s for s in self.scores if s is not None]
+        return round(sum(known) / len(known), 6) if known else None
 
     @property
     def repeats(self) -> int:
@@ -237,23 +248,33 @@ class CaseVerdict:
         """
         if self.passed(threshold) or not self.repeats:
             return None
-        open_runs = [run for run in self.runs if not all(v.passed for v in run) and _only_judge_failed(run)]
+        open_runs = [
+            run
+            for run, passed in zip(self.runs, self.passed_runs, strict=True)
+            if not passed and _only_judge_failed(run)
+        ]
         if not open_runs or (self.passes + len(open_runs)) / self.repeats + 1e-12 < threshold:
             return None
         return next(v for v in open_runs[0] if v.inconclusive)
 
     def explain(self, case: Case, outcomes: Sequence[Outcome]) -> str:
         """Why the case failed, in a few lines: the shown run's output and each assertion's verdict."""
-        passes = [all(v.passed for v in verdicts) for verdicts in self.runs]
+        passes = self.passed_runs
         n, k = len(passes), sum(passes)
         head = f"{case.file}:{case.line}: {case.id}"
+        shown_score = self.scores[self.shown] if self.scores else None
+        scored = (
+            f" (score {shown_score:.2f}, needs {case.score_threshold:g})"
+            if case.score_threshold is not None and shown_score is not None
+            else ""
+        )
         if n == 1:
-            lines = [f"{head}: failed"]
+            lines = [f"{head}: failed{scored}"]
         else:
             low, high = wilson_interval(k, n)
             lines = [
                 f"{head}: {k} of {n} runs passed ({k / n:.0%}, 95% CI {low:.0%}–{high:.0%}); "
-                f"needs {case.threshold:.0%}; showing run {self.shown + 1}"
+                f"needs {case.threshold:.0%}; showing run {self.shown + 1}{scored}"
             ]
         lines.append(f"  output: {quote(outcomes[self.shown].text, 300)}")
         for verdict in self.runs[self.shown]:
@@ -262,7 +283,7 @@ class CaseVerdict:
         if n > 1:
             for index, verdicts in enumerate(self.runs):
                 failed = [v.assertion for v in verdicts if not v.passed]
-                if failed and index != self.shown:
+                if failed and index != self.shown and not passes[index]:
                     lines.append(f"  run {index + 1}: FAIL {', '.join(failed)}")
         return "\n".join(lines)
 
@@ -275,8 +296,10 @@ def judge_case(caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: Ju
     """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``."""
     judge = CaseJudge(caller, case, spec)
     runs = [[judged_verdict(a, o, case, judge) for a in case.assertions] for o in outcomes]
+    passes = [run_passed(case, verdicts) for verdicts in runs]
+    scores = [run_score(case.assertions, verdicts) for verdicts in runs]
     # show the first run the model failed; failing that, the first the judge could not decide
-    failed = [not all(v.passed for v in r) and not _only_judge_failed(r) for r in runs]
-    undecided = [not all(v.passed for v in r) for r in runs]
+    failed = [not p and not _only_judge_failed(r) for p, r in zip(passes, runs, strict=True)]
+    undecided = [not p for p in passes]
     shown = failed.index(True) if True in failed else (undecided.index(True) if True in undecided else 0)
-    return CaseVerdict(runs, judge, shown)
+    return CaseVerdict(runs, judge, shown, passes, scores)

@@ -10,6 +10,7 @@ from helm_eval._stats import percentile
 from helm_eval.report._figures import cascade_line
 
 HEADERS = ("suite", "cases", "passed", "failed", "error", "skipped", "tokens", "p50 ms", "p95 ms")
+MODEL_HEADERS = ("model", "cases", "pass rate", "tokens", "cost", "p50 ms", "p95 ms")
 
 
 def _ms(value: float | None) -> str:
@@ -43,22 +44,57 @@ def _row(name: str, cases: list[CaseResult]) -> tuple[str, ...]:
     )
 
 
-def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
-    """Write the summary table and token totals, one line at a time."""
-    rows = summary_rows(record)
-    if not rows:
-        write_line("no helm-eval cases ran")
-        return
-    widths = [max(len(HEADERS[i]), *(len(r[i]) for r in rows)) for i in range(len(HEADERS))]
+def model_rows(record: RunRecord) -> list[tuple[str, ...]]:
+    """One row per model when the run used several (a model matrix): pass rate, tokens, cost and latency."""
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for case in record.cases:
+        if case.kind == "suite" and case.model:
+            groups[case.model].append(case)
+    if len(groups) < 2:
+        return []
+    rows: list[tuple[str, ...]] = []
+    for model, cases in sorted(groups.items()):
+        judged = [c for c in cases if c.status in ("passed", "failed")]
+        rate = f"{sum(c.status == 'passed' for c in judged) / len(judged):.0%}" if judged else "-"
+        costs = [c.cost_usd for c in cases if c.cost_usd is not None]
+        latencies = [ms for case in cases for ms in case.latency_ms]
+        rows.append(
+            (
+                model,
+                str(len(cases)),
+                rate,
+                f"{sum(c.total_tokens for c in cases):,}",
+                f"${sum(costs):.4f}" if costs else "-",
+                _ms(percentile(latencies, 50)),
+                _ms(percentile(latencies, 95)),
+            )
+        )
+    return rows
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], write_line: Callable[[str], None]) -> None:
+    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(len(headers))]
 
     def fmt(cells: tuple[str, ...]) -> str:
         first = cells[0].ljust(widths[0])
         rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
         return "  ".join([first, *rest])
 
-    write_line(fmt(HEADERS))
+    write_line(fmt(headers))
     for row in rows:
         write_line(fmt(row))
+
+
+def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
+    """Write the summary table (and the models side by side when several ran) and token totals."""
+    rows = summary_rows(record)
+    if not rows:
+        write_line("no helm-eval cases ran")
+        return
+    _table(HEADERS, rows, write_line)
+    models = model_rows(record)
+    if models:
+        _table(MODEL_HEADERS, models, write_line)
     totals = record.totals()
     write_line(
         f"calls: {totals['calls']:,}  prompt tokens: {totals['prompt_tokens']:,}  "

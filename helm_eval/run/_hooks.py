@@ -189,7 +189,7 @@ class HelmEvalSession:
         if decides and (result is not None or isinstance(item, CaseItem)):
             if result is None:
                 assert isinstance(item, CaseItem)
-                result = CaseResult(item.nodeid, item.case.file, item.case.line, "skipped", suite=item.case.file)
+                result = CaseResult(item.nodeid, item.case.file, item.case.line, "skipped", suite=item.case.suite_file)
             if report.when == "setup":
                 result.status = "skipped" if report.skipped else "error"
                 if report.skipped:
@@ -211,7 +211,13 @@ class HelmEvalSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Cases, outcomes, tokens and latency per suite."""
-        if self.is_worker or not self.record.cases:
+        if self.is_worker:
+            return
+        if not self.record.cases:
+            if self.pipeline.notices:  # e.g. why a YAML file named on the command line is not a suite
+                terminalreporter.write_sep("=", "helm-eval")
+                for notice in self.pipeline.notices:
+                    terminalreporter.write_line(f"helm-eval: {notice}")
             return
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")

@@ -47,7 +47,11 @@ class SuiteFile(pytest.File):
         """Load the suite, yield one item per case, and send their calls ahead when the whole run is known."""
         session = self.config.stash[SESSION_KEY]
         try:
-            cases = load_suite(self.path, session.settings.display_path(self.path), session.settings.config.options)
+            matrix = session.settings.matrix()
+            cases = load_suite(
+                self.path, session.settings.display_path(self.path), session.settings.config.options, matrix
+            )
+            session.pipeline.notices.extend(n for n in matrix.notes if n not in session.pipeline.notices)
             for case in cases:
                 session.pipeline.check_case(case)
         except HelmEvalError as exc:
@@ -75,7 +79,8 @@ class CaseItem(pytest.Item):
         The third part heads the failure report. It must not be a suffix of the node id: pytest's ``-v``
         display would then rewrite its dots as ``::`` (``suites/x::yaml::hello``).
         """
-        return self.path, self.case.line - 1, f"{self.case.file}:{self.case.line}: {self.case.id}"
+        path = self.path if self.case.file == self.case.suite_file else self.config.rootpath / self.case.file
+        return path, self.case.line - 1, f"{self.case.file}:{self.case.line}: {self.case.id}"
 
     def setup(self) -> None:
         """Wait for this case's outcomes and judge them.
@@ -89,14 +94,14 @@ class CaseItem(pytest.Item):
             self.gathered = pipeline.gather(case, self.nodeid)
         except (BudgetCut, Unavailable) as cut:
             self.stash[RESULT_KEY] = CaseResult(
-                self.nodeid, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut)
+                self.nodeid, case.file, case.line, "skipped", suite=case.suite_file, skip_reason=str(cut)
             )
             # reported at the suite line, not at this line of helm-eval
             raise pytest.skip.Exception(str(cut), _use_item_location=True) from None
         except HelmEvalError as exc:  # input guardrails, or the endpoint check
             error = pipeline.redactor.scrub(str(exc))
             self.stash[RESULT_KEY] = CaseResult(
-                self.nodeid, case.file, case.line, "error", suite=case.file, error=error
+                self.nodeid, case.file, case.line, "error", suite=case.suite_file, error=error
             )
             raise CaseCallError(f"{case.file}:{case.line}: {case.id}: helm-eval: {error}") from None
         result = self.gathered.result

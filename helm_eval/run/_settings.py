@@ -29,12 +29,14 @@ def settings_from_pytest(config: pytest.Config) -> RunSettings:
         labels = parse_label_options(config.getoption("helm_eval_label"))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    model = config.getoption("helm_eval_model")
+    matrix = tuple(m.strip() for m in model.split(",") if m.strip()) if model and "," in model else ()
     settings = RunSettings(
         config=project,
         config_path=path,
         overrides=Overrides(
             endpoint=config.getoption("helm_eval_endpoint"),
-            model=config.getoption("helm_eval_model"),
+            model=matrix[0] if matrix else model,  # the endpoint needs one; each case names its own
             concurrency=config.getoption("helm_eval_concurrency"),
             timeout=config.getoption("helm_eval_timeout"),
         ),
@@ -54,6 +56,7 @@ def settings_from_pytest(config: pytest.Config) -> RunSettings:
     )
     settings.suite_paths = settings.glob_suites()
     settings.shard = _shard(config)
+    settings.model_matrix = matrix
     return settings
 
 

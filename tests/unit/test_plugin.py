@@ -679,17 +679,16 @@ def test_repeats_pass_rate_and_wilson_interval(project: Any, alternating: VLLMDo
         """
         prompts: ["{{q}}"]
         defaultTest:
-          repeat: 5
           assert:
             - type: equals
               value: "yes"
         tests:
           - id: strict
             vars: {q: one}
-            threshold: 0.8
+            repeat: {n: 5, pass_rate: 0.8}
           - id: lenient
             vars: {q: two}
-            threshold: 0.6
+            repeat: {n: 5, pass_rate: 0.6}
         """,
     )
     result = project.run("--helm-eval-report", "run.json")
@@ -697,7 +696,7 @@ def test_repeats_pass_rate_and_wilson_interval(project: Any, alternating: VLLMDo
     low, high = wilson_interval(3, 5)
     result.stdout.fnmatch_lines(
         [
-            f"suites/x.yaml:8: strict: 3 of 5 runs passed (60%, 95% CI {low:.0%}–{high:.0%}); needs 80%; showing run *",
+            f"suites/x.yaml:7: strict: 3 of 5 runs passed (60%, 95% CI {low:.0%}–{high:.0%}); needs 80%; showing run *",
             "  output: 'no'",
             "  FAIL equals: output 'no' is not 'yes'",
             "  run *: FAIL equals",

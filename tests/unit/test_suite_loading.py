@@ -112,8 +112,7 @@ def test_default_test_merges_under_each_test(tmp_path: Path) -> None:
           assert:
             - type: contains
               value: "{{lang}}"
-          repeat: 3
-          threshold: 0.5
+          repeat: {n: 3, pass_rate: 0.5}
           tags: [smoke]
         tests:
           - id: overrides
@@ -122,8 +121,7 @@ def test_default_test_merges_under_each_test(tmp_path: Path) -> None:
             assert:
               - type: not-contains
                 value: bad
-            repeat: 5
-            threshold: 0.8
+            repeat: {n: 5, pass_rate: 0.8}
             tags: [slow, smoke]
             metadata: {owner: team-b}
           - id: inherits
