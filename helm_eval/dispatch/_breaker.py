@@ -53,7 +53,13 @@ class Breaker:
         return True
 
     def succeeded(self) -> None:
-        """An attempt got an answer: the endpoint is alive (a half-open breaker closes)."""
+        """An attempt got an answer: the endpoint is alive (a half-open breaker closes).
+
+        While open, only the probe's answer counts: an answer to an attempt sent before the breaker opened says
+        nothing about the endpoint now (a server killed mid-run still delivers replies already written).
+        """
+        if self.open and not self.probing:
+            return
         self.failures = 0
         self.open = False
         self.probing = False

@@ -49,6 +49,17 @@ def test_after_the_cool_down_one_probe_goes_through_and_an_answer_closes_the_bre
     assert all(breaker.allow() for _ in range(5))
 
 
+def test_a_late_answer_to_an_attempt_sent_before_the_breaker_opened_does_not_close_it() -> None:
+    clock = Clock()
+    breaker = Breaker(threshold=2, cooldown=10.0, clock=clock)
+    breaker.failed("connection refused")
+    breaker.failed("connection refused")
+    breaker.succeeded()  # a reply the server wrote before it died
+    assert breaker.open
+    assert breaker.failures == 2
+    assert not breaker.allow()
+
+
 def test_a_failed_probe_opens_the_breaker_for_another_cool_down() -> None:
     clock = Clock()
     breaker = Breaker(threshold=1, cooldown=10.0, clock=clock)
