@@ -6,6 +6,7 @@ Examples::
     helm-eval report shard-*/run.json --github --merged-output reports/run.json
     helm-eval report reports/run.json --gitlab --out-dir reports  # codequality, metrics, dotenv, MR note
     helm-eval report reports/run.json --fail-on failure --pytest-status 1   # exit 1 when the check is red
+    helm-eval report reports/run.json --html reports/report.html  # the single-file HTML report
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def add_report_command(subparsers: Any) -> None:
     where.add_argument("--gitlab", action="store_true", help="write GitLab report files (and the MR note)")
     report.add_argument("--out-dir", default="helm-eval-reports", metavar="DIR", help="GitLab report files go here")
     report.add_argument("--merged-output", metavar="PATH", help="write the merged run record here")
+    report.add_argument(
+        "--html",
+        metavar="PATH",
+        help="write the HTML report here: one self-contained file (no network), cases filterable, outputs and "
+        "verdicts per case, charts of tokens, cost and latency",
+    )
     report.add_argument("--comment", choices=["on", "off"], default="on", help="PR comment / MR note (default on)")
     report.add_argument("--comment-key", default="report", help="tells apart several helm-eval comments on one PR")
     report.add_argument(
@@ -70,6 +77,11 @@ def run_report(args: argparse.Namespace) -> int:
     shown = record if record is not None else RunRecord()
     for name in missing:
         print(f"helm-eval report: no run record at {name}", file=sys.stderr)
+    if args.html and record is not None:
+        from helm_eval.report._html import write_html
+
+        size = write_html(record, Path(args.html))
+        print(f"helm-eval report: wrote {args.html} ({size / 1024:,.0f} KiB)", file=sys.stderr)
     report_path = args.merged_output or (args.records[0] if len(args.records) == 1 else "")
     done: dict[str, Any] = {}
     if args.github:

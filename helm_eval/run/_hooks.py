@@ -22,7 +22,7 @@ from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
 from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings
 from helm_eval.plan import Overrides
-from helm_eval.report import add_locations, budget_lines, write_run_record, write_summary
+from helm_eval.report import add_locations, budget_lines, write_html, write_run_record, write_summary
 from helm_eval.run._items import CaseCallError, CaseItem, record_usage_properties
 from helm_eval.run._keys import PYTHON_CALLS_KEY, RESULT_KEY
 
@@ -48,6 +48,8 @@ class HelmEvalSession:
             ensure_writable(
                 settings.report_path, "the run record", "pass --helm-eval-report PATH (or report:) elsewhere"
             )
+        if settings.html_path is not None and not self.is_worker:
+            ensure_writable(settings.html_path, "the HTML report", "pass --helm-eval-html PATH (or html:) elsewhere")
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
@@ -203,6 +205,8 @@ class HelmEvalSession:
             terminalreporter.write_line(f"helm-eval: {notice}")
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"run record: {self.settings.report_path}")
+        if self.settings.html_path is not None:
+            terminalreporter.write_line(f"HTML report: {self.settings.html_path}")
 
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C: cancel every call still queued."""
@@ -224,6 +228,8 @@ class HelmEvalSession:
         # each writer on its own: one that fails warns and never costs the others their output
         if self.settings.report_path is not None:
             self._write("run record", lambda path: write_run_record(self.record, path), self.settings.report_path)
+        if self.settings.html_path is not None:
+            self._write("HTML report", lambda path: write_html(self.record, path), self.settings.html_path)
         xml_path = self.config.getoption("xmlpath", None)
         if xml_path:
             prefix = self.config.getoption("junitprefix", None)
