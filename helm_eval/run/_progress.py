@@ -65,29 +65,40 @@ class ProgressLine:
         self.done += 1
         self.tokens += tokens
 
-    def text(self) -> str:
-        """The status, e.g. ``helm-eval 12/40 · 28 queued · 3,120 tokens · 96,880 tokens left · ETA 41s``."""
-        parts = [f"helm-eval {self.done}/{self.total}", f"{max(0, self.total - self.done)} queued",
-                 f"{self.tokens:,} tokens"]  # fmt: skip
+    def text(self, room: int = 1_000) -> str:
+        """The status, e.g. ``helm-eval 12/40 · 28 queued · 3,120 tokens · 96,880 tokens left · ETA 41s``.
+
+        Parts are dropped (queued first, the count last) until it fits in ``room`` characters; empty if nothing does.
+        """
+        parts = {"count": f"helm-eval {self.done}/{self.total}", "queued": f"{max(0, self.total - self.done)} queued",
+                 "tokens": f"{self.tokens:,} tokens"}  # fmt: skip
         now = self._clock()
         if now - self._budget_read >= BUDGET_EVERY_S:
             self._budget_read = now
             self._budget_text = _budget_left(self._budget())
         if self._budget_text:
-            parts.append(self._budget_text)
+            parts["budget"] = self._budget_text
         elapsed = now - self._started
         if self.done and self.total > self.done and elapsed > 0:
-            parts.append(f"ETA {_duration(elapsed / self.done * (self.total - self.done))}")
-        return " · ".join(parts)
+            parts["eta"] = f"ETA {_duration(elapsed / self.done * (self.total - self.done))}"
+        for drop in ("queued", "budget", "tokens", "eta", "count", ""):
+            text = " · ".join(parts.values())
+            if len(text) <= room:
+                return text
+            parts.pop(drop, None)
+        return ""
 
     def draw(self, column: int) -> None:
-        """Show the status after ``column`` characters already on the line, when it fits."""
+        """Show the status after ``column`` characters already written on the line, when it fits on the screen.
+
+        The terminal wraps a long line of dots, so the cursor is at ``column`` modulo the width.
+        """
         self.erase()
-        text = f"  [{self.text()}]"
-        room = self._width() - column - 1
-        if room < 20:
+        width = max(1, self._width())
+        text = self.text(width - column % width - 1 - 4)
+        if not text:
             return
-        text = text[:room]
+        text = f"  [{text}]"
         self.stream.write(text)
         self.stream.flush()
         self._shown = len(text)

@@ -59,17 +59,23 @@ def test_line_counts_tokens_budget_and_eta() -> None:
     assert stream.getvalue() == f"{shown}\x1b[{len(shown)}D\x1b[K"
 
 
-def test_line_is_cut_to_the_terminal_and_skipped_without_room() -> None:
+def test_line_drops_parts_to_fit_the_terminal_and_follows_wrapped_dots() -> None:
     stream = Tty()
-    line = ProgressLine(stream, lambda: None, width=lambda: 40)
+    line = ProgressLine(stream, lambda: None, width=lambda: 60)
     line.total = 3
     line.draw(column=10)
-    assert stream.getvalue() == "  [helm-eval 0/3 · 3 queued · 0 tokens · "[:29]
+    assert stream.getvalue() == "  [helm-eval 0/3 · 3 queued · 0 tokens]"
+    full, shorter = "  [helm-eval 0/3 · 3 queued · 0 tokens]", "  [helm-eval 0/3 · 0 tokens]"
+    # a line of dots longer than the terminal wraps: what counts is the column on the last screen row
+    for column, shown in ((30, shorter), (40, "  [helm-eval 0/3]"), (130, full), (150, shorter)):
+        stream.truncate(0)
+        stream.seek(0)
+        line.draw(column)
+        assert stream.getvalue().split("\x1b[K")[-1] == shown, column
     stream.truncate(0)
     stream.seek(0)
-    line.erase()
-    line.draw(column=25)  # 14 columns left: not worth a fragment
-    assert stream.getvalue() == "\x1b[29D\x1b[K"
+    line.draw(column=50)  # 9 columns left: nothing fits
+    assert "[" not in stream.getvalue().split("\x1b[K")[-1]
 
 
 def test_quiet_when_not_a_tty(project: Any) -> None:
