@@ -74,7 +74,7 @@ def write_html(record: RunRecord, path: Path, *, baseline: Baseline | None = Non
     """Write the page to ``path`` (parents created); returns its size in bytes."""
     text = render_html(record, baseline=baseline)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "replace")  # a lone surrogate in a hand-made record becomes "?", never a crash
     path.write_bytes(data)
     return len(data)
 

@@ -140,3 +140,34 @@ def test_html_path_from_the_config_file(project: Any) -> None:
     )
     project.run().assert_outcomes(passed=1)
     assert page_data((project.path / "site" / "index.html").read_text())["totals"]["passed"] == 1
+
+
+def _link_args(**values: Any) -> Any:
+    import argparse
+
+    defaults = {"html": "helm-eval-reports/report.html", "html_link": None, "github": False, "gitlab": False}
+    return argparse.Namespace(**{**defaults, **values})
+
+
+def test_html_link_points_at_the_run_artifacts_on_github_and_the_artifact_file_on_gitlab() -> None:
+    from helm_eval.report._cli import html_link
+
+    github = {"GITHUB_RUN_ID": "99", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/app"}
+    (line,) = html_link(_link_args(github=True), github)
+    assert "[report.html](https://github.com/acme/app/actions/runs/99#artifacts)" in line
+    gitlab = {"CI_JOB_URL": "https://gitlab.example.com/acme/app/-/jobs/5", "CI_PROJECT_DIR": "/builds/acme/app"}
+    (line,) = html_link(_link_args(gitlab=True), gitlab)
+    assert "(https://gitlab.example.com/acme/app/-/jobs/5/artifacts/file/helm-eval-reports/report.html)" in line
+    absolute = _link_args(gitlab=True, html="/builds/acme/app/out/r.html")
+    assert "/jobs/5/artifacts/file/out/r.html)" in html_link(absolute, gitlab)[0]
+    assert html_link(_link_args(html=None, github=True), github) == []
+    assert html_link(_link_args(), {}) == []  # nowhere to link to
+
+
+def test_html_link_that_could_break_the_markdown_is_dropped() -> None:
+    from helm_eval.report._cli import html_link
+
+    assert html_link(_link_args(html_link="https://x.example/a) [click](javascript:alert(1)"), {}) == []
+    assert html_link(_link_args(html_link="javascript:alert(1)"), {}) == []
+    (line,) = html_link(_link_args(html_link="https://reports.example.com/pr-42/report.html"), {})
+    assert line.endswith("[report.html](https://reports.example.com/pr-42/report.html)")
