@@ -110,6 +110,12 @@ class Outcome:
     unsettled_attempts: int = 0
     """Attempts abandoned after the request went out (timeouts, dropped connections, unreadable answers): the
     server may have generated for them, so each is charged its whole reservation."""
+    unavailable: bool = False
+    """The error is the endpoint's, not the request's: refused or dropped connections, timeouts or 5xx after
+    every retry, or its breaker open. Such a call goes to the endpoint's fallback when it has one."""
+    failed_over_from: str | None = None
+    """The endpoint the call was routed to when another one (its fallback) answered it; ``endpoint`` is the one
+    that answered."""
 
     @property
     def total_tokens(self) -> int | None:
@@ -302,6 +308,10 @@ class CaseResult:
     """Calls answered from the response cache (no tokens spent)."""
     replaced_chars: int = 0
     """Invalid characters in the case's answers, replaced at the boundary (reported, never a crash)."""
+    failed_over: int = 0
+    """Calls of the case answered by a fallback endpoint instead of the one they were routed to."""
+    failed_over_from: str | None = None
+    """The endpoint those calls were routed to (``endpoint`` is the one that answered)."""
     messages: list[dict[str, str]] = field(default_factory=list)
     """The prompt as sent (role and an excerpt of the content per message), secrets scrubbed; empty when the
     case was never sent (input guardrails, budget) or came from a Python test."""
@@ -327,6 +337,8 @@ class CaseResult:
             calls=len(outcomes),
             cache_hits=sum(1 for o in outcomes if o.cache_hit),
             replaced_chars=sum(o.replaced_chars for o in outcomes),
+            failed_over=sum(1 for o in outcomes if o.failed_over_from is not None),
+            failed_over_from=next((o.failed_over_from for o in outcomes if o.failed_over_from), None),
             **extra,
         )
 
@@ -390,8 +402,18 @@ class RunRecord:
             "cost_usd": _sum_cost(self.cases),
             "judge_tokens": sum(c.judge_tokens for c in self.cases),
             "replaced_chars": sum(c.replaced_chars for c in self.cases),
+            "failed_over": sum(c.failed_over for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),
         }
+
+    def failovers(self) -> dict[tuple[str, str], int]:
+        """Calls answered by a fallback, by (endpoint routed to, endpoint that answered)."""
+        counts: dict[tuple[str, str], int] = {}
+        for case in self.cases:
+            if case.failed_over and case.failed_over_from:
+                pair = (case.failed_over_from, case.endpoint)
+                counts[pair] = counts.get(pair, 0) + case.failed_over
+        return counts
 
     def to_json(self) -> dict[str, Any]:
         """The run record as written by ``--helm-eval-report``."""
