@@ -139,6 +139,9 @@ class Verdict:
     reason: str
     score: float | None = None
     threshold: float | None = None
+    inconclusive: bool = False
+    """An ``error`` because the judge gave no valid verdict (unreadable output, a failed judge call): it says
+    nothing about the model under test, so a case held back only by such verdicts is an error, not a failure."""
 
     @property
     def passed(self) -> bool:
@@ -150,13 +153,16 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (run record, xdist)."""
-        return {
+        data: dict[str, Any] = {
             "assertion": self.assertion,
             "status": self.status,
             "reason": self.reason,
             "score": self.score,
             "threshold": self.threshold,
         }
+        if self.inconclusive:
+            data["inconclusive"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verdict:
@@ -168,6 +174,7 @@ class Verdict:
             reason=str(data.get("reason", "")),
             score=_float_or_none(data.get("score")),
             threshold=_float_or_none(data.get("threshold")),
+            inconclusive=data.get("inconclusive") is True,
         )
 
 
@@ -301,6 +308,13 @@ class CaseResult:
     """Prompt tokens estimated before sending (``/tokenize`` or tiktoken), next to the reported actuals."""
     judge_tokens: int = 0
     """Tokens spent by model-graded checks (judges) on this case."""
+    judge_first_decided: int = 0
+    """Judge cascade: verdicts the first (cheapest) judge decided alone."""
+    judge_escalated: int = 0
+    """Judge cascade: verdicts passed on to a larger judge (score near the threshold, or no valid verdict)."""
+    judge_tokens_saved: int = 0
+    """Judge cascade: larger-judge tokens not spent, estimated as the first judge's tokens on the verdicts it
+    decided alone (the same prompts; a larger judge's reply to the same schema is about as long)."""
     tags: list[str] = field(default_factory=list)
     owner: str | None = None
     """Team or owner the case's cost is attributed to."""
@@ -401,6 +415,9 @@ class RunRecord:
             "cache_hits": sum(c.cache_hits for c in self.cases),
             "cost_usd": _sum_cost(self.cases),
             "judge_tokens": sum(c.judge_tokens for c in self.cases),
+            "judge_first_decided": sum(c.judge_first_decided for c in self.cases),
+            "judge_escalated": sum(c.judge_escalated for c in self.cases),
+            "judge_tokens_saved": sum(c.judge_tokens_saved for c in self.cases),
             "replaced_chars": sum(c.replaced_chars for c in self.cases),
             "failed_over": sum(c.failed_over for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),

@@ -33,6 +33,15 @@ def _number(flag: str, kind: type[int] | type[float], minimum: float, unit: str,
     return parse
 
 
+def _shard(text: str) -> Any:
+    from helm_eval.collect import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--helm-eval-shard {exc}") from None
+
+
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """The ``helm-eval`` option group; each option's config-file twin is named in its help."""
     from helm_eval._deepeval import block_pytest_plugin
@@ -142,6 +151,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--helm-eval-label", metavar="KEY=VALUE", action="append", default=None,
                     help="attribution label (repo, pr, branch, sha, workflow, job, team); CI values are read "
                          "automatically")  # fmt: skip
+    group.addoption(
+        "--helm-eval-shard",
+        metavar="I/N",
+        default=None,
+        type=_shard,
+        help="run shard I of N (1-based) of the selected cases and tests, split by a hash of each node id so a "
+        "case keeps its shard as others come and go (env HELM_EVAL_SHARD; a CI matrix sets it)",
+    )
     group.addoption(
         "--helm-eval-serve",
         metavar="MODEL",

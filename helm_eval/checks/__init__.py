@@ -4,6 +4,7 @@ from helm_eval.checks import _injection, _judges, _pii, _refusal, _secrets, _str
 from helm_eval.checks._api import assert_check, check
 from helm_eval.checks._findings import Finding, redact
 from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances
+from helm_eval.checks._judges import judge_request
 from helm_eval.checks._pii import find_pii
 from helm_eval.checks._registry import (
     REGISTRY,
@@ -33,6 +34,7 @@ __all__ = [
     "check",
     "find_pii",
     "find_secrets",
+    "judge_request",
     "parse_type",
     "redact",
     "register",

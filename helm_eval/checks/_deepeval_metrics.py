@@ -22,6 +22,7 @@ from typing import Any
 from helm_eval._deepeval import contain_env
 from helm_eval._text import quote
 from helm_eval.checks._registry import CheckError, JudgeFn
+from helm_eval.checks._types import json_schema_format
 
 INSTALL_HINT = "pip install 'helm-eval[judges]'"
 DEFAULT_THRESHOLD = 0.5
@@ -165,13 +166,19 @@ def _model_class() -> Any:
             return self
 
         def generate(self, prompt: Any, schema: Any = None, **kwargs: Any) -> str:
-            # schema is ignored: deepeval then parses the JSON out of the text (and says so when it cannot)
-            outcome = self._judge([{"role": "user", "content": str(prompt)}], {})
+            # the schema (a pydantic model) becomes a response_format the server can enforce; the text is
+            # returned either way and deepeval parses the JSON out of it (and says so when it cannot)
+            params: dict[str, Any] = {}
+            to_schema = getattr(schema, "model_json_schema", None)
+            if callable(to_schema):
+                name = str(getattr(schema, "__name__", "verdict"))
+                params["response_format"] = json_schema_format(name, to_schema(), strict=False)
+            outcome = self._judge([{"role": "user", "content": str(prompt)}], params)
             self.last_text = outcome.text
             return outcome.text
 
         async def a_generate(self, prompt: Any, schema: Any = None, **kwargs: Any) -> str:
-            return await asyncio.to_thread(self.generate, prompt)
+            return await asyncio.to_thread(self.generate, prompt, schema)
 
         def get_model_name(self, *args: Any, **kwargs: Any) -> str:
             return "helm-eval judge"

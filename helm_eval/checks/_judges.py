@@ -11,8 +11,10 @@ judge output that cannot be read is an error verdict, never a crash.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from helm_eval._records import Assertion
 from helm_eval._text import excerpt, quote
 from helm_eval.checks._deepeval_metrics import (
     DEFAULT_THRESHOLD,
@@ -22,6 +24,7 @@ from helm_eval.checks._deepeval_metrics import (
     measure,
 )
 from helm_eval.checks._registry import CheckError, CheckInput, CheckOutput, JudgeFn, register
+from helm_eval.checks._types import json_schema_format
 
 REASON_LIMIT = 300
 
@@ -39,6 +42,19 @@ Example:
 <Output>Avast ye swabs, repel the invaders!</Output>
 <Rubric>Does not speak like a pirate</Rubric>
 {"reason": "'avast ye' is pirate speech", "pass": false, "score": 0.0}"""
+
+
+RUBRIC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string", "maxLength": 200},
+        "pass": {"type": "boolean"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["reason", "pass", "score"],
+    "additionalProperties": False,
+}
+"""The JSON an ``llm-rubric`` judge must reply with; the reason comes first so the judge explains, then decides."""
 
 
 def _judge(inp: CheckInput) -> JudgeFn:
@@ -181,14 +197,33 @@ def _rubric_value(value: Any, threshold: float | None) -> None:
     _unit_threshold(value, threshold)
 
 
+def rubric_request(output: str, rubric: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """The judge messages and sampling params ``llm-rubric`` sends for ``output`` (known once the output is)."""
+    messages = [
+        {"role": "system", "content": RUBRIC_SYSTEM},
+        {"role": "user", "content": f"<Output>\n{output}\n</Output>\n<Rubric>\n{rubric}\n</Rubric>"},
+    ]
+    return messages, {"response_format": json_schema_format("rubric_verdict", RUBRIC_SCHEMA)}
+
+
+JUDGE_REQUESTS: dict[str, Callable[[str, Any], tuple[list[dict[str, str]], dict[str, Any]]]] = {
+    "llm-rubric": rubric_request
+}
+"""Check types whose (first) judge request follows from the output and the assertion's value alone: the run
+sends it as soon as the output arrives instead of when the verdict is taken."""
+
+
+def judge_request(assertion: Assertion, output: str) -> tuple[list[dict[str, str]], dict[str, Any]] | None:
+    """The judge request ``assertion`` will make for ``output``, when it can be known ahead; else ``None``."""
+    build = JUDGE_REQUESTS.get(assertion.type)
+    return build(output, assertion.value) if build is not None else None
+
+
 @register("llm-rubric", validate=_rubric_value)
 def llm_rubric(inp: CheckInput) -> CheckOutput:
     """Model-graded: the judge says whether the output satisfies a rubric (promptfoo's llm-rubric)."""
-    messages = [
-        {"role": "system", "content": RUBRIC_SYSTEM},
-        {"role": "user", "content": f"<Output>\n{inp.output}\n</Output>\n<Rubric>\n{inp.value}\n</Rubric>"},
-    ]
-    text = _judge(inp)(messages, {}).text
+    messages, params = rubric_request(inp.output, inp.value)
+    text = _judge(inp)(messages, params).text
     judged, score, reason = parse_rubric_reply(text)
     threshold: float | None
     if inp.threshold is not None:

@@ -18,6 +18,15 @@ JudgeFn = Callable[[Sequence[dict[str, str]], dict[str, Any]], Outcome]
 ``CheckError`` when the call fails for good. Provided by the run, so judge calls go through the one pipeline."""
 
 
+def json_schema_format(name: str, schema: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    """The ``response_format`` asking an OpenAI-compatible server for JSON matching ``schema``.
+
+    vLLM enforces it by guided decoding, so even a small judge replies with a readable verdict; a server that
+    rejects the field is asked again without it (by the pipeline's judge path).
+    """
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
 class CheckError(HelmEvalError):
     """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
 

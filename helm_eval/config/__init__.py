@@ -13,7 +13,7 @@ from helm_eval._errors import (
     Unavailable,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
-from helm_eval.config._judge import JudgeSpec, RejudgeSpec
+from helm_eval.config._judge import JudgeModel, JudgeSpec, RejudgeSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
     DEFAULT_ENDPOINT_NAME,
@@ -56,6 +56,7 @@ __all__ = [
     "EndpointError",
     "EndpointSpec",
     "HelmEvalError",
+    "JudgeModel",
     "JudgeSpec",
     "LedgerError",
     "Limit",

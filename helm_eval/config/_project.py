@@ -159,9 +159,11 @@ class ProjectConfig(_Strict):
     def _default_is_declared(self) -> ProjectConfig:
         if self.default_endpoint is not None and self.default_endpoint not in self.endpoints:
             raise ValueError(f"default_endpoint {self.default_endpoint!r} is not among the endpoints")
-        if self.judge.endpoint is not None and self.endpoints and self.judge.endpoint not in self.endpoints:
-            known = ", ".join(sorted(self.endpoints))
-            raise ValueError(f"judge.endpoint {self.judge.endpoint!r} is not among the endpoints ({known})")
+        field = "judge.models" if self.judge.models else "judge.endpoint"
+        for judge in self.judge.judges:
+            if judge.endpoint is not None and self.endpoints and judge.endpoint not in self.endpoints:
+                known = ", ".join(sorted(self.endpoints))
+                raise ValueError(f"{field} {judge.endpoint!r} is not among the endpoints ({known})")
         for name, spec in self.endpoints.items():
             for other in spec.fallback:
                 if other == name:

@@ -6,7 +6,8 @@ drive it too (see ``Pipeline``).
 
 from helm_eval.pipeline._admission import Admission, Decision
 from helm_eval.pipeline._dry_run import Plan, SuitePlan, plan_cases
-from helm_eval.pipeline._pipeline import OUTPUT_EXCERPT, Gathered, Pipeline, case_key
+from helm_eval.pipeline._evaluation import OUTPUT_EXCERPT, Evaluation, Gathered, case_key
+from helm_eval.pipeline._pipeline import Pipeline
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._responses import Responses, cache_path
 from helm_eval.pipeline._settings import BudgetOptions, RunSettings
@@ -19,6 +20,7 @@ __all__ = [
     "CaseJudge",
     "CaseVerdict",
     "Decision",
+    "Evaluation",
     "Gathered",
     "Pipeline",
     "Plan",

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,18 +30,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
-from helm_eval._stats import wilson_interval
-from helm_eval._text import excerpt
-from helm_eval.checks import CheckError, InputBlocked, scan_inputs
+from helm_eval.checks import InputBlocked, scan_inputs
 from helm_eval.config import (
     ENV_API_KEY,
     BudgetCut,
     EndpointError,
     HelmEvalError,
-    JudgeSpec,
     ProjectConfig,
     SuiteError,
-    Unavailable,
 )
 from helm_eval.dispatch import Breaker, Dispatcher, Endpoint, retarget
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
@@ -59,18 +55,14 @@ from helm_eval.ledger import (
     trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
+from helm_eval.pipeline._evaluation import Evaluation, Gathered, case_key
 from helm_eval.pipeline._failover import fallback_calls, tolerable_outages
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
 from helm_eval.pipeline._settings import RunSettings
-from helm_eval.pipeline._verdict import CaseVerdict, judge_case
+from helm_eval.pipeline._verdict import CaseVerdict
 from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
-
-OUTPUT_EXCERPT = 500
-PROMPT_MESSAGES = 8
-"""Most prompt messages kept in the run record (the last ones: the turn being evaluated)."""
-"""Characters of a case's output kept in the run record."""
 
 
 @dataclass(slots=True)
@@ -81,16 +73,6 @@ class _Ticket:
     futures: list[concurrent.futures.Future[Outcome]] = field(default_factory=list)
     denial: Denial | None = None
     blocked: InputBlocked | None = None
-
-
-@dataclass(slots=True)
-class Gathered:
-    """A case's outcomes and its result so far (usage, cost, estimates, owner), before any verdict."""
-
-    outcomes: list[Outcome]
-    result: CaseResult
-    error: str | None = None
-    """Set when a call failed for good: the case is an error, with this explanation."""
 
 
 def _ignored_under_policy(config: ProjectConfig) -> list[str]:
@@ -106,11 +88,6 @@ def _ignored_under_policy(config: ProjectConfig) -> list[str]:
     if not ignored:
         return []
     return [f"a trusted policy or command-line budget is in force: the project config's {', '.join(ignored)} ignored"]
-
-
-def case_key(case: Case) -> str:
-    """How the pipeline tells cases apart: file and id (the pytest node id of a suite case)."""
-    return f"{case.file}::{case.id}"
 
 
 class Pipeline:
@@ -173,6 +150,10 @@ class Pipeline:
             self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of,
             fallbacks=self._fallback_calls,
         )  # fmt: skip
+        self._admitting = threading.Lock()
+        """Held while admitting and sending: judges run ahead admit from a worker thread."""
+        self.evaluation = Evaluation(self)
+        """The verdict stage: gathers outcomes and judges cases, its judge calls coming back through ``call``."""
 
     def __enter__(self) -> Pipeline:
         return self
@@ -214,18 +195,6 @@ class Pipeline:
             if isinstance(value, str) and value:
                 return value
         return self.codeowners.owner(case.file)
-
-    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
-        """The judge's endpoint name, base URL and model; ``CheckError`` when it cannot be resolved."""
-        name = spec.endpoint or self.planner.default
-        endpoint = self.endpoints.get(name)
-        if endpoint is None:
-            known = ", ".join(sorted(self.endpoints))
-            raise CheckError(f"judge endpoint {name!r} is not configured (configured: {known})")
-        model = spec.model or endpoint.model
-        if model is None:
-            raise CheckError(f"no model for judge endpoint {name!r}: set judge.model or the endpoint's model")
-        return name, endpoint.base_url, model
 
     def _endpoint_of(self, call: Call) -> Endpoint:
         return self.endpoints[call.endpoint]
@@ -332,15 +301,17 @@ class Pipeline:
             return
         dispatcher = self.dispatcher()
         planned = [(case, self.planner.calls(case)) for case in fresh]
-        decisions = self.admission.admit(planned)
-        order = sorted(range(len(fresh)), key=lambda i: -fresh[i].priority)
-        for index in order:
-            case, decision = fresh[index], decisions[index]
-            if isinstance(decision, Denial):
-                self._tickets[case_key(case)] = _Ticket(denial=decision)
-            else:
-                futures = [self._send(dispatcher, call) for call in decision]
-                self._tickets[case_key(case)] = _Ticket(decision, futures)
+        with self._admitting:
+            decisions = self.admission.admit(planned)
+            order = sorted(range(len(fresh)), key=lambda i: -fresh[i].priority)
+            for index in order:
+                case, decision = fresh[index], decisions[index]
+                if isinstance(decision, Denial):
+                    self._tickets[case_key(case)] = _Ticket(denial=decision)
+                else:
+                    futures = [self._send(dispatcher, call) for call in decision]
+                    self._tickets[case_key(case)] = _Ticket(decision, futures)
+                    self.evaluation.watch(case, futures)
 
     def _send(self, dispatcher: Dispatcher, call: Call) -> concurrent.futures.Future[Outcome]:
         """Dispatch ``call``, or answer it from the response cache (a hit is recorded but costs nothing)."""
@@ -385,11 +356,19 @@ class Pipeline:
 
         Raises ``BudgetCut`` when the budget refuses it.
         """
+        sent = self.send(call, case)
+        if isinstance(sent, Denial):
+            raise BudgetCut(sent)
+        return sent.result()
+
+    def send(self, call: Call, case: Case) -> concurrent.futures.Future[Outcome] | Denial:
+        """Admit and dispatch one call without waiting for it (judges run ahead this way); thread-safe."""
         dispatcher = self.dispatcher()
-        decision = self.admission.admit([(case, [call])])[0]
-        if isinstance(decision, Denial):
-            raise BudgetCut(decision)
-        return self._send(dispatcher, decision[0]).result()
+        with self._admitting:
+            decision = self.admission.admit([(case, [call])])[0]
+            if isinstance(decision, Denial):
+                return decision
+            return self._send(dispatcher, decision[0])
 
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""
@@ -411,69 +390,15 @@ class Pipeline:
 
         return dispatcher.run(all_of())
 
-    # -- verdict -----------------------------------------------------------------------------------------
+    # -- verdict (helm_eval.pipeline._evaluation) -----------------------------------------------------------
 
     def gather(self, case: Case, nodeid: str | None = None) -> Gathered:
-        """Wait for ``case``'s outcomes and sum them into a result; a call that failed for good sets ``error``.
-
-        Raises what ``outcomes`` raises (input guardrails, budget, a dead endpoint).
-        """
-        started = time.perf_counter()
-        outcomes = self.outcomes(case)
-        result = CaseResult.from_outcomes(
-            nodeid or case_key(case),
-            case.file,
-            case.line,
-            outcomes,
-            threshold=case.threshold,
-            duration_s=time.perf_counter() - started,
-        )
-        calls = self.calls_of(case)
-        result.cost_usd = self.recorder.case_cost(outcomes)
-        estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
-        result.estimated_prompt_tokens = sum(estimates) if estimates else None
-        result.owner = calls[0].owner if calls else self.owner(case)
-        result.tags = list(case.tags)
-        failed = [o for o in outcomes if o.error]
-        if not failed:
-            return Gathered(outcomes, result)
-        if self.skip_unavailable and all(o.unavailable for o in failed):
-            raise Unavailable(self.redactor.scrub(f"on_unavailable: skip: {failed[0].error}"))
-        result.status = "error"
-        result.error = self.redactor.scrub_optional(failed[0].error)
-        endpoint = self.endpoints.get(failed[0].endpoint)
-        url = endpoint.base_url if endpoint is not None else "?"
-        explanation = (
-            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(outcomes)} calls "
-            f"to endpoint {failed[0].endpoint!r} ({url}) failed: {failed[0].error}"
-        )
-        return Gathered(outcomes, result, self.redactor.scrub(explanation))
+        """Wait for ``case``'s outcomes and sum them into a result (see ``Evaluation.gather``)."""
+        return self.evaluation.gather(case, nodeid)
 
     def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
-        """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
-        verdict = judge_case(self, case, gathered.outcomes, self.settings.config.judge)
-        self.redactor.learn(case, gathered.outcomes)
-        scrub = self.redactor.scrub
-        result = gathered.result
-        if verdict.judge.outcomes:
-            result.judge_tokens = verdict.judge.tokens
-            judge_cost = self.recorder.case_cost(verdict.judge.outcomes)
-            if judge_cost is not None:
-                result.cost_usd = (result.cost_usd or 0.0) + judge_cost
-        result.passes = verdict.passes
-        result.repeats = verdict.repeats
-        result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
-        outcomes = gathered.outcomes
-        result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
-        result.messages = [{"role": str(m.get("role", "")), "content": excerpt(scrub(str(m.get("content", ""))),
-                            OUTPUT_EXCERPT)} for m in case.messages[-PROMPT_MESSAGES:]]  # fmt: skip
-        shown = verdict.runs[verdict.shown] if verdict.runs else []
-        result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
-        if verdict.cut is not None:
-            result.status, result.skip_reason = "skipped", str(verdict.cut)
-        else:
-            result.status = "passed" if verdict.passed(case.threshold) else "failed"
-        return verdict
+        """Apply ``case``'s assertions to its outcomes and fill in the result (see ``Evaluation.judge``)."""
+        return self.evaluation.judge(case, gathered)
 
     def explain(self, case: Case, gathered: Gathered, verdict: CaseVerdict) -> str:
         """Why ``case`` failed, in a few lines, with secrets scrubbed (pytest's failure text, JUnit)."""
@@ -481,21 +406,7 @@ class Pipeline:
 
     def evaluate(self, cases: Sequence[Case]) -> Iterator[CaseResult]:
         """Send every case ahead, then yield each one's result in order (what a script wants)."""
-        self.submit(cases)
-        for case in cases:
-            key = case_key(case)
-            try:
-                gathered = self.gather(case)
-            except (BudgetCut, Unavailable) as cut:
-                yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
-                continue
-            except HelmEvalError as exc:
-                error = self.redactor.scrub(str(exc))
-                yield CaseResult(key, case.file, case.line, "error", suite=case.file, error=error)
-                continue
-            if gathered.error is None:
-                self.judge(case, gathered)
-            yield gathered.result
+        return self.evaluation.evaluate(cases)
 
     # -- record ------------------------------------------------------------------------------------------
 
@@ -545,6 +456,7 @@ class Pipeline:
 
     def close(self) -> list[str]:
         """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
+        self.evaluation.close()
         if self._dispatcher is not None:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helm_eval.collect import Shard
 from helm_eval.config import ProjectConfig, find_config_file, load_project_config
 from helm_eval.plan import Overrides
 
@@ -39,6 +40,8 @@ class RunSettings:
     """``None``: the config's ``retries``."""
     budget: BudgetOptions = field(default_factory=BudgetOptions)
     suite_paths: set[Path] = field(default_factory=set)
+    shard: Shard | None = None
+    """Run only this shard of the cases (``--helm-eval-shard``); ``None``: all of them."""
     """Resolved files matched by the config's ``suites`` globs."""
 
     @classmethod

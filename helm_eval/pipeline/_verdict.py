@@ -8,6 +8,7 @@ the next seeds, and the majority decides.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from helm_eval._records import Assertion, Call, Case, Outcome, Verdict
 from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
 from helm_eval.checks import CheckError, run_check
-from helm_eval.config import BudgetCut, JudgeSpec
+from helm_eval.config import BudgetCut, JudgeModel, JudgeSpec
 
 
 class Caller(Protocol):
@@ -26,9 +27,18 @@ class Caller(Protocol):
         """Send ``call`` for ``case`` and wait for it; raises ``BudgetCut`` when the budget refuses it."""
         ...
 
-    def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
+    def judge_target(self, judge: JudgeModel) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; raises ``CheckError`` when it cannot be resolved."""
         ...
+
+
+@dataclass(slots=True)
+class CascadeTally:
+    """What a judge cascade did for one case (shared by the case's judges at every level)."""
+
+    first_decided: int = 0
+    escalated: int = 0
+    tokens_saved: int = 0
 
 
 @dataclass(slots=True)
@@ -41,19 +51,15 @@ class CaseJudge:
     outcomes: list[Outcome] = field(default_factory=list)
     cut: BudgetCut | None = None
     seed_offset: int = 0
+    level: int = 0
+    """Which judge of ``spec.judges`` this is (0: the first, cheapest of a cascade)."""
+    tally: CascadeTally = field(default_factory=CascadeTally)
 
     def __call__(self, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> Outcome:
         """Send ``messages`` to the judge endpoint; ``params`` override the judge's sampling settings."""
         if self.cut is not None:
             raise CheckError(str(self.cut))
-        name, base_url, model = self.caller.judge_target(self.spec)
-        sampling = {
-            "temperature": self.spec.temperature,
-            "seed": self.spec.seed + self.seed_offset,
-            "max_tokens": self.spec.max_tokens,
-            **params,
-        }
-        call = Call(name, base_url, model, tuple(messages), sampling, case_id=self.case.id, kind="judge")
+        call = self.build_call(messages, params)
         try:
             outcome = self.caller.call(call, self.case)
         except BudgetCut as cut:
@@ -61,12 +67,32 @@ class CaseJudge:
             raise CheckError(str(cut)) from None
         self.outcomes.append(outcome)
         if outcome.error:
-            raise CheckError(f"judge call to endpoint {name!r} ({base_url}) failed: {outcome.error}")
+            raise CheckError(f"judge call to endpoint {call.endpoint!r} ({call.base_url}) failed: {outcome.error}")
         return outcome
+
+    def build_call(self, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> Call:
+        """The judge call for ``messages`` (what is sent ahead is built here too, so both are the same call)."""
+        name, base_url, model = self.caller.judge_target(self.spec.judges[self.level])
+        sampling = {
+            "temperature": self.spec.temperature,
+            "seed": self.spec.seed + self.seed_offset,
+            "max_tokens": self.spec.max_tokens,
+            **params,
+        }
+        if not self.spec.structured:
+            sampling.pop("response_format", None)
+        return Call(name, base_url, model, tuple(messages), sampling, case_id=self.case.id, kind="judge")
 
     def with_seed_offset(self, offset: int) -> CaseJudge:
         """The same judge sampling with ``seed + offset`` (for re-judging); outcomes are shared."""
-        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, offset)
+        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, offset, self.level, self.tally)
+
+    def next_level(self) -> CaseJudge | None:
+        """The next (larger) judge of the cascade, sharing outcomes and tally; ``None`` after the last."""
+        if self.level + 1 >= len(self.spec.judges):
+            return None
+        return CaseJudge(self.caller, self.case, self.spec, self.outcomes, self.cut, self.seed_offset,
+                         self.level + 1, self.tally)  # fmt: skip
 
     @property
     def tokens(self) -> int:
@@ -75,9 +101,9 @@ class CaseJudge:
 
 
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
-    """Apply one assertion with the judge at hand; re-judge a near-threshold verdict when configured."""
+    """Apply one assertion with the judge at hand, up a cascade while undecided; re-judge near the threshold."""
     calls_before = len(judge.outcomes)
-    verdict = run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge)
+    verdict, judge = _cascade(assertion, outcome, case, judge)
     rejudge = judge.spec.rejudge
     used_judge = len(judge.outcomes) > calls_before
     if (
@@ -92,13 +118,68 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
         return verdict
     verdicts = [verdict]
     for offset in range(1, rejudge.times):
+        before = len(judge.outcomes)
         again = run_check(
             assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge.with_seed_offset(offset)
         )
+        again = _inconclusive_if_judged(again, judge, before)
         if again.status == "error":
             return again
         verdicts.append(again)
     return majority(verdicts)
+
+
+def _cascade(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> tuple[Verdict, CaseJudge]:
+    """The verdict of the first judge, or of a larger one of the cascade when the first is undecided."""
+    root, calls_before = judge, len(judge.outcomes)
+    verdict = _inconclusive_if_judged(
+        run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge),
+        judge,
+        calls_before,
+    )
+    if len(judge.outcomes) == calls_before or len(judge.spec.judges) < 2:
+        return verdict, judge
+    first = verdict
+    first_tokens = sum(o.total_tokens or 0 for o in judge.outcomes[calls_before:])
+    while judge.cut is None and _undecided(verdict, judge.spec.escalate_within):
+        larger = judge.next_level()
+        if larger is None:
+            break
+        before = len(larger.outcomes)
+        verdict = _inconclusive_if_judged(
+            run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=larger),
+            larger,
+            before,
+        )
+        judge = larger
+    root.cut = root.cut or judge.cut
+    if judge is root:
+        root.tally.first_decided += 1
+        root.tally.tokens_saved += first_tokens
+        return verdict, judge
+    root.tally.escalated += 1
+    why = "gave no valid verdict" if first.inconclusive else f"scored {first.score:.2f}, near the threshold"
+    return dataclasses.replace(verdict, reason=f"{verdict.reason} (escalated: the first judge {why})"), judge
+
+
+def _undecided(verdict: Verdict, within: float) -> bool:
+    """A cascade's judge defers: no valid verdict, or a score within ``within`` of the threshold."""
+    if verdict.inconclusive:
+        return True
+    if verdict.status == "error" or verdict.score is None:
+        return False
+    threshold = verdict.threshold if verdict.threshold is not None else 0.5
+    return abs(verdict.score - threshold) <= within + 1e-12
+
+
+def _inconclusive_if_judged(verdict: Verdict, judge: CaseJudge, calls_before: int) -> Verdict:
+    """Mark an ``error`` verdict reached after asking the judge as inconclusive (the judge failed, not the model).
+
+    A budget cut is not: the case is skipped. An error before any judge call (a check's own problem) is not either.
+    """
+    if verdict.status != "error" or judge.cut is not None or len(judge.outcomes) == calls_before:
+        return verdict
+    return dataclasses.replace(verdict, inconclusive=True, reason=f"inconclusive: {verdict.reason}")
 
 
 def majority(verdicts: list[Verdict]) -> Verdict:
@@ -148,6 +229,19 @@ class CaseVerdict:
         rate = self.passes / self.repeats if self.repeats else 0.0
         return rate + 1e-12 >= threshold
 
+    def inconclusive(self, threshold: float) -> Verdict | None:
+        """The judge's failure that decides the case, if any.
+
+        That is when only judges that gave no valid verdict stand between the case and passing; ``None`` when it
+        passed, or when its model failed whatever the judge would have said.
+        """
+        if self.passed(threshold) or not self.repeats:
+            return None
+        open_runs = [run for run in self.runs if not all(v.passed for v in run) and _only_judge_failed(run)]
+        if not open_runs or (self.passes + len(open_runs)) / self.repeats + 1e-12 < threshold:
+            return None
+        return next(v for v in open_runs[0] if v.inconclusive)
+
     def explain(self, case: Case, outcomes: Sequence[Outcome]) -> str:
         """Why the case failed, in a few lines: the shown run's output and each assertion's verdict."""
         passes = [all(v.passed for v in verdicts) for verdicts in self.runs]
@@ -173,10 +267,16 @@ class CaseVerdict:
         return "\n".join(lines)
 
 
+def _only_judge_failed(run: Sequence[Verdict]) -> bool:
+    return all(v.passed or v.inconclusive for v in run)
+
+
 def judge_case(caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: JudgeSpec) -> CaseVerdict:
     """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``."""
     judge = CaseJudge(caller, case, spec)
     runs = [[judged_verdict(a, o, case, judge) for a in case.assertions] for o in outcomes]
-    passes = [all(v.passed for v in verdicts) for verdicts in runs]
-    shown = passes.index(False) if False in passes else 0
+    # show the first run the model failed; failing that, the first the judge could not decide
+    failed = [not all(v.passed for v in r) and not _only_judge_failed(r) for r in runs]
+    undecided = [not all(v.passed for v in r) for r in runs]
+    shown = failed.index(True) if True in failed else (undecided.index(True) if True in undecided else 0)
     return CaseVerdict(runs, judge, shown)

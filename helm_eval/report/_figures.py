@@ -189,3 +189,15 @@ def gate(record: RunRecord | None, pytest_status: int | None, fail_on: FailOn) -
     if pytest_status == 1:
         return True, "pytest exit status 1"
     return False, "all cases passed"
+
+
+def cascade_line(record: RunRecord) -> str | None:
+    """What a judge cascade saved, in one line; ``None`` when no cascade judged anything."""
+    totals = record.totals()
+    first, escalated = totals["judge_first_decided"], totals["judge_escalated"]
+    if not first and not escalated:
+        return None
+    return (
+        f"judge cascade: {first:,} of {first + escalated:,} verdicts decided by the first judge, {escalated:,} "
+        f"escalated; ~{totals['judge_tokens_saved']:,} larger-judge tokens saved against always asking it"
+    )

@@ -17,6 +17,7 @@ from helm_eval._stats import percentile
 from helm_eval._text import inert
 from helm_eval.report._figures import (
     by_importance,
+    cascade_line,
     case_name,
     cost_of,
     figures,
@@ -114,7 +115,8 @@ def _models(record: RunRecord) -> list[str]:
              f"{sum(c.total_tokens for c in cases):,}", _money(cost_of(cases))]
             for name, cases in group_by(record.cases, "model").items()]  # fmt: skip
     headers = ["model", "calls", "prompt tokens", "completion tokens", "judge tokens", "tokens", "cost"]
-    return ["### Tokens and cost by model", "", *_table(headers, rows)]
+    cascade = cascade_line(record)
+    return ["### Tokens and cost by model", "", *_table(headers, rows), *([cascade, ""] if cascade else [])]
 
 
 def _budget(record: RunRecord) -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from helm_eval._records import CaseResult, RunRecord
 from helm_eval._stats import percentile
+from helm_eval.report._figures import cascade_line
 
 HEADERS = ("suite", "cases", "passed", "failed", "error", "skipped", "tokens", "p50 ms", "p95 ms")
 
@@ -66,6 +67,9 @@ def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
         + (f"  judge tokens: {totals['judge_tokens']:,}" if totals.get("judge_tokens") else "")
         + (f"  invalid characters replaced: {totals['replaced_chars']:,}" if totals.get("replaced_chars") else "")
     )
+    cascade = cascade_line(record)
+    if cascade is not None:
+        write_line(cascade)
 
 
 def budget_lines(record: RunRecord) -> list[str]:

@@ -21,7 +21,7 @@ from helm_eval._fs import ensure_writable
 from helm_eval._records import Case, CaseResult, Outcome, RunRecord
 from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
-from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings
+from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings, case_key
 from helm_eval.plan import Overrides
 from helm_eval.report import (
     add_locations,
@@ -128,6 +128,9 @@ class HelmEvalSession:
         """
         if session.testsfailed and not session.config.option.continue_on_collection_errors:
             self._send_early = False
+        shard = self.settings.shard
+        if shard is not None:
+            cases = [case for case in cases if shard.holds(case_key(case))]
         if not self._send_early or not cases:
             return
         try:
@@ -136,6 +139,22 @@ class HelmEvalSession:
             self._send_early = False  # the same error is raised, once, when collection ends
             return
         self._early.extend(cases)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """``--helm-eval-shard I/N``: deselect every item of the other shards (suite cases and Python tests).
+
+        pytest-xdist workers each collect and deselect alike (the split depends on node ids only).
+        """
+        shard = self.settings.shard
+        if shard is None:
+            return
+        keep: list[pytest.Item] = []
+        other: list[pytest.Item] = []
+        for item in items:
+            (keep if shard.holds(item.nodeid) else other).append(item)
+        if other:
+            config.hook.pytest_deselected(items=other)
+            items[:] = keep
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -259,6 +278,8 @@ class HelmEvalSession:
         """Stop dispatching, then write the run record and add suite lines to the JUnit XML."""
         self._stop_server()
         warnings = self.pipeline.close() if self.is_worker else self.pipeline.finish(self.record)
+        if self.settings.shard is not None:
+            self.record.labels["shard"] = str(self.settings.shard)
         for warning in warnings:
             self.config.issue_config_time_warning(pytest.PytestWarning(f"helm-eval: {warning}"), stacklevel=2)
         if self.is_worker:

@@ -16,7 +16,7 @@ from _pytest.outcomes import Failed  # what pytest.fail raises; the public name 
 from helm_eval._records import Case, CaseResult
 from helm_eval.collect import load_suite
 from helm_eval.config import BudgetCut, HelmEvalError, Unavailable
-from helm_eval.pipeline import Gathered
+from helm_eval.pipeline import CaseVerdict, Gathered
 from helm_eval.run._keys import MARKERS_KEY, RESULT_KEY, SESSION_KEY
 
 
@@ -34,6 +34,10 @@ class CaseCallError(Failed):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, pytrace=False)
+
+
+class CaseInconclusive(CaseCallError):
+    """The judge gave no valid verdict where it decides the case: an error, not a failure of the model."""
 
 
 class SuiteFile(pytest.File):
@@ -60,6 +64,7 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         self.gathered: Gathered | None = None
+        self.verdict: CaseVerdict | None = None
         for tag in case.tags:
             _register_marker(self.config, tag)
             self.add_marker(tag)
@@ -73,7 +78,11 @@ class CaseItem(pytest.Item):
         return self.path, self.case.line - 1, f"{self.case.file}:{self.case.line}: {self.case.id}"
 
     def setup(self) -> None:
-        """Wait for this case's outcomes; a call that failed for good makes the case an error."""
+        """Wait for this case's outcomes and judge them.
+
+        A call that failed for good, or a judge that gave no valid verdict where it decides the case, makes the
+        case an error (pytest reports errors from set-up only); a budget cut of a judge call skips it.
+        """
         pipeline = self.config.stash[SESSION_KEY].pipeline
         case = self.case
         try:
@@ -95,17 +104,19 @@ class CaseItem(pytest.Item):
         record_usage_properties(self, result)
         if self.gathered.error is not None:
             raise CaseCallError(self.gathered.error)
+        self.verdict = pipeline.judge(case, self.gathered)
+        if self.verdict.cut is not None:
+            raise pytest.skip.Exception(str(self.verdict.cut), _use_item_location=True)
+        if result.status == "error":
+            raise CaseInconclusive(f"{case.file}:{case.line}: {case.id}: {result.error}")
 
     def runtest(self) -> None:
-        """Apply the assertions to every run; pass when the pass rate reaches the case's threshold."""
+        """Pass when the pass rate of the judged runs reaches the case's threshold."""
         assert self.gathered is not None
-        pipeline = self.config.stash[SESSION_KEY].pipeline
-        verdict = pipeline.judge(self.case, self.gathered)
-        result = self.gathered.result
-        if verdict.cut is not None:
-            raise pytest.skip.Exception(str(verdict.cut), _use_item_location=True)
-        if result.status == "failed":
-            raise CaseFailed(pipeline.explain(self.case, self.gathered, verdict))
+        assert self.verdict is not None
+        if self.gathered.result.status == "failed":
+            pipeline = self.config.stash[SESSION_KEY].pipeline
+            raise CaseFailed(pipeline.explain(self.case, self.gathered, self.verdict))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
         """Our own failures explain themselves; anything else gets pytest's usual report."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from helm_eval.collect import ENV_SHARD, Shard
 from helm_eval.config import ConfigError, find_config_file, load_project_config
 from helm_eval.ledger import parse_label_options
 from helm_eval.pipeline import BudgetOptions, RunSettings
@@ -53,7 +55,26 @@ def settings_from_pytest(config: pytest.Config) -> RunSettings:
         ),
     )
     settings.suite_paths = settings.glob_suites()
+    settings.shard = _shard(config)
     return settings
+
+
+def _shard(config: pytest.Config) -> Shard | None:
+    """``--helm-eval-shard``, else ``HELM_EVAL_SHARD``.
+
+    Not a config-file key: a pull request edits that file, and must not be able to run a share of its cases and
+    call the check green.
+    """
+    shard: Shard | None = config.getoption("helm_eval_shard")
+    if shard is not None:
+        return shard
+    text = os.environ.get(ENV_SHARD, "").strip()
+    if not text:
+        return None
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_SHARD} {exc}") from None
 
 
 def _under(base: Path, value: str | None) -> Path | None:

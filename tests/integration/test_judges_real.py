@@ -31,9 +31,10 @@ tests:
     assert: [{type: g-eval, value: {evaluation_steps: ["Check the answer names Paris as the capital of France"]}}]
 """
 
-# a verdict line: a real score/threshold/reason, or a clear error about the judge's output; never a traceback
+# a verdict line: a real score/threshold/reason, or a clear (inconclusive) error about the judge's output
 VERDICT = re.compile(
-    r"^(llm-rubric|g-eval) score \d\.\d\d(, threshold [\d.]+)?.*judge: .+|^judge output (is not|lacks) .+judge said: '"
+    r"^(llm-rubric|g-eval) score \d\.\d\d(, threshold [\d.]+)?.*judge: .+"
+    r"|^inconclusive: judge output (is not|lacks) .+judge said: '"
 )
 
 
@@ -59,7 +60,7 @@ def test_smollm2_judges_rubric_and_g_eval_tokens_counted_reason_shown_cached_on_
     first = run(pytester, vllm, "--helm-eval-report", "first.json")
     after = generated(vllm)
     outcomes = completed(first)
-    assert outcomes["passed"] + outcomes["failed"] == 2, first.stdout.str()
+    assert sum(outcomes.values()) == 2, first.stdout.str()
 
     record: dict[str, Any] = json.loads((pytester.path / "first.json").read_text())
     by_id = {case["nodeid"].split("::")[-1]: case for case in record["cases"]}
@@ -100,13 +101,16 @@ def test_smollm2_judges_rubric_and_g_eval_tokens_counted_reason_shown_cached_on_
 
 
 def completed(result: pytest.RunResult) -> dict[str, int]:
-    """Passed and failed counts of a run that finished normally: a weak judge may fail a case, nothing may error."""
+    """Outcome counts of a run that finished normally: a weak judge may fail a case or give no valid verdict
+    (an error naming the judge), nothing else may error."""
     output = result.stdout.str() + result.stderr.str()
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), output
     assert "Traceback" not in output
     outcomes = result.parseoutcomes()
-    assert set(outcomes) <= {"passed", "failed", "deselected", "warnings"}, output
-    return {"passed": outcomes.get("passed", 0), "failed": outcomes.get("failed", 0)}
+    assert set(outcomes) <= {"passed", "failed", "errors", "deselected", "warnings"}, output
+    errors = outcomes.get("errors", 0)
+    assert output.count(": judge gave no valid verdict: ") >= errors, output
+    return {"passed": outcomes.get("passed", 0), "failed": outcomes.get("failed", 0), "errors": errors}
 
 
 def _print_figures(by_id: dict[str, Any], judge_rows: list[dict[str, Any]]) -> None:
@@ -124,7 +128,7 @@ def test_deepeval_leaves_no_files_and_its_plugin_stays_out(pytester: pytest.Pyte
     path.write_text(SUITE, encoding="utf-8")
     result = run(pytester, vllm, "-k", "geval", "--helm-eval-report", "run.json")
     outcomes = completed(result)
-    assert outcomes["passed"] + outcomes["failed"] == 1
+    assert sum(outcomes.values()) == 1
     # deepeval's g-eval really judged the case (so deepeval was imported and had the chance to write files)
     [case] = json.loads((pytester.path / "run.json").read_text())["cases"]
     [verdict] = case["verdicts"]

@@ -63,6 +63,10 @@ def test_rubric_pass_counts_judge_tokens_apart_in_record_and_ledger(project: Any
     assert judged["seed"] == 0
     assert judged["max_tokens"] == 512
     assert "<Rubric>\nnames Paris as the capital\n</Rubric>" in judged["messages"][-1]["content"]
+    # structured output: the server is asked for the verdict's JSON schema (vLLM enforces it)
+    response_format = judged["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["schema"]["required"] == ["reason", "pass", "score"]
     record = project.record()
     [case] = record["cases"]
     totals = project.double.totals
@@ -107,6 +111,42 @@ def test_rubric_failure_shows_score_threshold_and_reason(project: Any) -> None:
     no_traceback(result)
 
 
+TWO_RUBRICS = """
+    prompts: ["What is the capital of France?"]
+    tests:
+      - id: first
+        assert: [{type: llm-rubric, value: names Paris}]
+      - id: second
+        assert: [{type: llm-rubric, value: names Paris as the capital}]
+"""
+
+
+@pytest.mark.vllm_double(
+    rules=rubric('{"reason": "it names Paris", "pass": true, "score": 1.0}'), structured_output=False
+)
+def test_a_server_without_structured_output_gets_the_plain_prompt_after_one_refusal(project: Any) -> None:
+    project.suite("x.yaml", TWO_RUBRICS)
+    result = project.run("--helm-eval-report", "run.json")
+    result.assert_outcomes(passed=2)
+    asked = ["response_format" in body for body in judge_prompts(project)]
+    # refusals (HTTP 400: one per case at most, as both are sent ahead at once), each retried without the field;
+    # once a refusal is known, the endpoint is asked without it from the start
+    assert asked.count(False) == 2
+    assert 1 <= asked.count(True) <= 2
+    assert not any(asked[asked.index(False) :])
+    judge_rows = [r for r in ledger_rows(project) if r["kind"] == "judge"]
+    assert sum(r["tokens"] for r in judge_rows) == sum(c["judge_tokens"] for c in project.record()["cases"])
+
+
+@pytest.mark.vllm_double(rules=rubric('{"reason": "it names Paris", "pass": true, "score": 1.0}'))
+def test_structured_output_can_be_turned_off(project: Any) -> None:
+    project.file("helm-eval.yaml", "judge: {structured: false}\n")
+    project.suite("x.yaml", RUBRIC_SUITE)
+    project.run().assert_outcomes(passed=1)
+    [judged] = judge_prompts(project)
+    assert "response_format" not in judged
+
+
 @pytest.mark.parametrize(
     ("reply", "error"),
     [
@@ -119,11 +159,38 @@ def test_rubric_failure_shows_score_threshold_and_reason(project: Any) -> None:
 def test_malformed_rubric_reply_is_a_clear_error_not_a_crash(project: Any, reply: str, error: str) -> None:
     project.double.set(rules=rubric(reply))
     project.suite("x.yaml", RUBRIC_SUITE)
+    result = project.run("--helm-eval-report", "run.json", "--junitxml", "junit.xml")
+    # the judge failed, not the model under test: an error (inconclusive), never a failure
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"suites/x.yaml:4: capital: judge gave no valid verdict: llm-rubric: {error}"])
+    [case] = project.record()["cases"]
+    assert case["status"] == "error"
+    assert case["error"].startswith("judge gave no valid verdict: llm-rubric: judge output")
+    assert (case["verdicts"][0]["status"], case["verdicts"][0]["inconclusive"]) == ("error", True)
+    junit = (project.path / "junit.xml").read_text()
+    assert "<error " in junit
+    assert "<failure" not in junit
+    assert "judge gave no valid verdict" in junit
+    no_traceback(result)
+
+
+@pytest.mark.vllm_double(rules=rubric("no idea"))
+def test_a_model_that_fails_a_plain_check_fails_whatever_the_judge_says(project: Any) -> None:
+    project.suite(
+        "x.yaml",
+        """
+        prompts: ["What is the capital of France?"]
+        tests:
+          - id: capital
+            assert:
+              - {type: contains, value: Lyon}
+              - {type: llm-rubric, value: names Paris as the capital}
+        """,
+    )
     result = project.run("--helm-eval-report", "run.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"  ERROR llm-rubric: {error}"])
-    assert project.record()["cases"][0]["verdicts"][0]["status"] == "error"
-    no_traceback(result)
+    result.stdout.fnmatch_lines(["  FAIL contains: *", "  ERROR llm-rubric: inconclusive: judge output is not JSON*"])
+    assert project.record()["cases"][0]["status"] == "failed"
 
 
 def test_rubric_reply_in_prose_with_only_a_score_uses_the_default_threshold(project: Any) -> None:
@@ -138,9 +205,9 @@ def test_rubric_reply_in_prose_with_only_a_score_uses_the_default_threshold(proj
 def test_judge_call_failing_after_retries_is_an_error_naming_the_judge_endpoint(project: Any) -> None:
     project.suite("x.yaml", RUBRIC_SUITE)
     result = project.run("--helm-eval-retries", "0")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        [f"  ERROR llm-rubric: judge call to endpoint 'default' ({project.base_url}) failed: *503*"]
+        [f"*: judge gave no valid verdict: llm-rubric: judge call to endpoint 'default' ({project.base_url}) failed: *"]
     )
     no_traceback(result)
 
@@ -366,8 +433,8 @@ def test_malformed_deepeval_reply_is_a_clear_error(project: Any, value: str, rep
         """,
     )
     result = project.run()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"  ERROR g-eval: judge output {error}; judge said: *"])
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*: judge gave no valid verdict: g-eval: judge output {error}; judge said: *"])
     assert f"judge said: '{reply}'" in result.stdout.str()
     no_traceback(result)
 

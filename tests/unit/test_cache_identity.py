@@ -317,3 +317,10 @@ def test_replay_only_needs_no_server_when_the_model_and_revision_are_known(proje
         "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint", dead, "--helm-eval-cache", "replay-only"
     )
     result.assert_outcomes(passed=2)
+
+
+def test_response_format_is_part_of_the_cache_key() -> None:
+    plain = Call("judge", "http://h/v1", "m", ({"role": "user", "content": "grade"},), {"temperature": 0})
+    schema = {"type": "json_schema", "json_schema": {"name": "v", "schema": {"type": "object"}}}
+    structured = Call("judge", "http://h/v1", "m", plain.messages, {"temperature": 0, "response_format": schema})
+    assert cache_key(plain, None) != cache_key(structured, None)
