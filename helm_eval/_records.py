@@ -343,6 +343,9 @@ class CaseResult:
     """Calls of the case answered by a fallback endpoint instead of the one they were routed to."""
     failed_over_from: str | None = None
     """The endpoint those calls were routed to (``endpoint`` is the one that answered)."""
+    messages: list[dict[str, str]] = field(default_factory=list)
+    """The prompt as sent (role and an excerpt of the content per message), secrets scrubbed; empty when the
+    case was never sent (input guardrails, budget) or came from a Python test."""
 
     @classmethod
     def from_outcomes(
@@ -381,6 +384,7 @@ class CaseResult:
         data = {name: getattr(self, name) for name in _CASE_FIELDS}
         data["verdicts"] = [v.to_json() for v in self.verdicts]
         data["latency_ms"] = list(self.latency_ms)
+        data["messages"] = [dict(m) for m in self.messages]
         data["pass_rate_ci"] = list(self.pass_rate_ci) if self.pass_rate_ci is not None else None
         data["total_tokens"] = self.total_tokens
         return data

@@ -98,6 +98,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--helm-eval-report", metavar="PATH", default=None, help="write the JSON run record here (config: report)"
     )
     group.addoption(
+        "--helm-eval-html",
+        metavar="PATH",
+        default=None,
+        help="write a single-file HTML report here: filterable cases, outputs and verdicts, charts; opens from "
+        "disk, fetches nothing (config: html)",
+    )
+    group.addoption(
         "--helm-eval-budget-tokens",
         metavar="N",
         default=None,

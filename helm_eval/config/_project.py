@@ -107,6 +107,8 @@ class ProjectConfig(_Strict):
     """Retries per call on connection errors, timeouts, 429 and 5xx, with backoff and jitter."""
     report: str | None = None
     """Path of the JSON run record to write."""
+    html: str | None = None
+    """Path of the single-file HTML report to write (relative to the rootdir, like ``report``)."""
     options: Options = Field(default_factory=lambda: Options(temperature=0.0, max_tokens=256))
     """Sampling defaults for every call, below ``defaultTest.options`` and each test's ``options``."""
     budget: BudgetSpec = Field(default_factory=BudgetSpec)

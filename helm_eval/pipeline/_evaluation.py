@@ -31,6 +31,8 @@ from helm_eval.plan import Planner
 
 OUTPUT_EXCERPT = 500
 """Characters of a case's output kept in the run record."""
+PROMPT_MESSAGES = 8
+"""Most prompt messages kept in the run record (the last ones: the turn being evaluated)."""
 
 
 @dataclass(slots=True)
@@ -302,6 +304,8 @@ class Evaluation:
         result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
         outcomes = gathered.outcomes
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
+        result.messages = [{"role": str(m.get("role", "")), "content": excerpt(scrub(str(m.get("content", ""))),
+                            OUTPUT_EXCERPT)} for m in case.messages[-PROMPT_MESSAGES:]]  # fmt: skip
         shown = verdict.runs[verdict.shown] if verdict.runs else []
         result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
         undecided = verdict.inconclusive(case.threshold)

@@ -34,6 +34,8 @@ class RunSettings:
     overrides: Overrides = field(default_factory=Overrides)
     rootdir: Path = field(default_factory=Path.cwd)
     report_path: Path | None = None
+    html_path: Path | None = None
+    """Where the pytest adapter writes the HTML report; the pipeline itself writes no report."""
     retries: int | None = None
     """``None``: the config's ``retries``."""
     budget: BudgetOptions = field(default_factory=BudgetOptions)

@@ -6,6 +6,7 @@ Examples::
     helm-eval report shard-*/run.json --github --merged-output reports/run.json
     helm-eval report reports/run.json --gitlab --out-dir reports  # codequality, metrics, dotenv, MR note
     helm-eval report reports/run.json --fail-on failure --pytest-status 1   # exit 1 when the check is red
+    helm-eval report reports/run.json --html reports/report.html  # the single-file HTML report
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ def add_report_command(subparsers: Any) -> None:
     report = subparsers.add_parser(
         "report",
         help="publish run record(s) to GitHub (annotations, summary, outputs, PR comment) or GitLab (code "
-        "quality, metrics, dotenv, MR note), and decide whether the check fails",
+        "quality, metrics, dotenv, MR note), write the HTML report, and decide whether the check fails",
         description="Reads only run records (--helm-eval-report). Several records (a sharded matrix) are merged.",
     )
     report.add_argument("records", nargs="+", metavar="RUN_JSON", help="run record(s) written by --helm-eval-report")
@@ -37,6 +40,18 @@ def add_report_command(subparsers: Any) -> None:
     where.add_argument("--gitlab", action="store_true", help="write GitLab report files (and the MR note)")
     report.add_argument("--out-dir", default="helm-eval-reports", metavar="DIR", help="GitLab report files go here")
     report.add_argument("--merged-output", metavar="PATH", help="write the merged run record here")
+    report.add_argument(
+        "--html",
+        metavar="PATH",
+        help="write the HTML report here: one self-contained file (no network), cases filterable, outputs and "
+        "verdicts per case, charts of tokens, cost and latency",
+    )
+    report.add_argument(
+        "--html-link",
+        metavar="URL",
+        help="where readers find the HTML report, linked from the summary, PR comment and MR note (default with "
+        "--html: the workflow run's artifacts on GitHub, the job's artifact file on GitLab)",
+    )
     report.add_argument("--comment", choices=["on", "off"], default="on", help="PR comment / MR note (default on)")
     report.add_argument("--comment-key", default="report", help="tells apart several helm-eval comments on one PR")
     report.add_argument(
@@ -62,6 +77,32 @@ def _load(paths: list[str]) -> tuple[RunRecord | None, list[str]]:
     return (merge_records(records) if records else None), missing
 
 
+_SAFE_URL = re.compile(r"https?://[^\s()<>\[\]\"'`]+")
+
+
+def html_link(args: argparse.Namespace, env: Mapping[str, str]) -> list[str]:
+    """The summary line pointing at the HTML report, or none.
+
+    The URL is the runner's (``GITHUB_SERVER_URL``/``CI_JOB_URL``) or the workflow's ``--html-link``, never the
+    pull request's; one that could break out of the markdown link is dropped.
+    """
+    if not args.html:
+        return []
+    url, where = args.html_link, ""
+    if not url and args.github and env.get("GITHUB_RUN_ID"):
+        server, repo = env.get("GITHUB_SERVER_URL", "https://github.com"), env.get("GITHUB_REPOSITORY", "")
+        url, where = f"{server}/{repo}/actions/runs/{env['GITHUB_RUN_ID']}#artifacts", " (in the run's artifacts)"
+    elif not url and args.gitlab and env.get("CI_JOB_URL"):
+        path, root = Path(args.html), Path(env.get("CI_PROJECT_DIR") or ".").resolve()
+        if path.is_absolute() and root in path.parents:
+            path = path.relative_to(root)
+        if not path.is_absolute() and ".." not in path.parts:
+            url = f"{env['CI_JOB_URL']}/artifacts/file/{path.as_posix()}"
+    if not url or not _SAFE_URL.fullmatch(url):
+        return []
+    return [f"📄 **HTML report** (every case, outputs, verdicts, charts): [{Path(args.html).name}]({url}){where}"]
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Run ``helm-eval report``; returns the exit status (1 only when ``--fail-on`` finds the check red)."""
     record, missing = _load(args.records)
@@ -70,6 +111,11 @@ def run_report(args: argparse.Namespace) -> int:
     shown = record if record is not None else RunRecord()
     for name in missing:
         print(f"helm-eval report: no run record at {name}", file=sys.stderr)
+    if args.html and record is not None:
+        from helm_eval.report._html import write_html
+
+        size = write_html(record, Path(args.html))
+        print(f"helm-eval report: wrote {args.html} ({size / 1024:,.0f} KiB)", file=sys.stderr)
     report_path = args.merged_output or (args.records[0] if len(args.records) == 1 else "")
     done: dict[str, Any] = {}
     if args.github:
@@ -77,7 +123,7 @@ def run_report(args: argparse.Namespace) -> int:
 
         token = os.environ.get(args.token_env or "GITHUB_TOKEN") or None
         result = publish(shown, report_path=report_path, comment=args.comment == "on", token=token,
-                         key=args.comment_key)  # fmt: skip
+                         key=args.comment_key, links=html_link(args, os.environ))  # fmt: skip
         done = as_json(result)
         print(f"helm-eval report: {result.annotations['error']} error and {result.annotations['warning']} warning "
               f"annotation(s), {result.not_annotated} more in the summary; summary "
@@ -89,8 +135,9 @@ def run_report(args: argparse.Namespace) -> int:
         paths = write_reports(shown, Path(args.out_dir))
         done = {name: str(path) for name, path in paths.items()}
         token = os.environ.get(args.token_env or "HELM_EVAL_GITLAB_TOKEN")
-        note = "off" if args.comment == "off" else (post_note(shown, token, key=args.comment_key) if token else
-                                                     "skipped: no project access token")  # fmt: skip
+        links = html_link(args, os.environ)
+        note = "off" if args.comment == "off" else (post_note(shown, token, key=args.comment_key, links=links)
+                                                     if token else "skipped: no project access token")  # fmt: skip
         done["note"] = note
         print(f"helm-eval report: wrote {', '.join(str(p) for p in paths.values())}; MR note {note}", file=sys.stderr)
     if args.json:

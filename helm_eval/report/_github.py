@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,8 +163,11 @@ def publish(
     key: str = "report",
     env: Mapping[str, str] | None = None,
     out: IO[str] | None = None,
+    links: Sequence[str] = (),
 ) -> Published:
     """Annotations, outputs, job summary and (when ``comment``) the sticky PR comment.
+
+    ``links`` are trusted markdown lines (e.g. where the HTML report is) shown under the headline of both.
 
     A comment that cannot be posted (fork PR, read-only token, no PR, API down) is noted in the job summary and a
     warning; it never raises.
@@ -178,12 +181,12 @@ def publish(
     result.annotations, result.not_annotated = annotate(record, out)
     numbers = figures(record)
     result.outputs_written = on_github and _write_outputs(numbers, report_path, env)
-    notes = []
+    notes = list(links)
     if result.not_annotated:
         notes.append(f"{result.not_annotated} more failing or warning case(s) than GitHub annotates per step "
                      f"(10 errors, 10 warnings): all failures are listed below.")  # fmt: skip
     if comment:
-        result.comment = _comment(record, env, token, key)
+        result.comment = _comment(record, env, token, key, links)
         if not result.comment.startswith(("created", "updated")):
             notes.append(f"PR comment not posted ({result.comment}); this summary is the report.")
             _warn(out, f"helm-eval: PR comment not posted ({result.comment}); see the job summary")
@@ -196,10 +199,10 @@ def publish(
     return result
 
 
-def _comment(record: RunRecord, env: Mapping[str, str], token: str | None, key: str) -> str:
+def _comment(record: RunRecord, env: Mapping[str, str], token: str | None, key: str, links: Sequence[str]) -> str:
     if not token:
         return "skipped: no token"
-    body = render(record, limit=COMMENT_LIMIT, marker=marker(key))
+    body = render(record, limit=COMMENT_LIMIT, marker=marker(key), notes=links)
     try:
         return post_comment(body, env, token, key)
     except LookupError:

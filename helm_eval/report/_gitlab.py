@@ -15,7 +15,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +137,16 @@ def marker(key: str = "report") -> str:
     return f"<!-- helm-eval:{re.sub(r'[^A-Za-z0-9_.-]', '-', key)[:60]} -->"
 
 
-def post_note(record: RunRecord, token: str, env: Mapping[str, str] | None = None, key: str = "report") -> str:
+def post_note(
+    record: RunRecord,
+    token: str,
+    env: Mapping[str, str] | None = None,
+    key: str = "report",
+    links: Sequence[str] = (),
+) -> str:
     """Create, or edit in place, the MR note; returns ``created``/``updated``/``skipped: ...``/``failed: ...``.
+
+    ``links`` are trusted markdown lines (e.g. where the HTML report is) shown under the headline.
 
     Never raises: a note that cannot be posted must not fail the pipeline.
     """
@@ -147,7 +155,7 @@ def post_note(record: RunRecord, token: str, env: Mapping[str, str] | None = Non
     if not (api and project and iid):
         return "skipped: not a merge request pipeline"
     base = f"{api.rstrip('/')}/projects/{urllib.parse.quote(project, safe='')}/merge_requests/{iid}/notes"
-    body = render(record, limit=COMMENT_LIMIT, marker=marker(key))
+    body = render(record, limit=COMMENT_LIMIT, marker=marker(key), notes=links)
     try:
         outcome, _ = upsert(f"{base}?sort=asc", base, f"{base}/{{id}}", {"PRIVATE-TOKEN": token}, marker(key), body,
                             edit_method="PUT")  # fmt: skip

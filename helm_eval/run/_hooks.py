@@ -8,6 +8,7 @@ item waits for its own outcomes; reports collect the results; the session's end 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -22,9 +23,17 @@ from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
 from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings, case_key
 from helm_eval.plan import Overrides
-from helm_eval.report import add_locations, budget_lines, failover_lines, write_run_record, write_summary
+from helm_eval.report import (
+    add_locations,
+    budget_lines,
+    failover_lines,
+    write_html,
+    write_run_record,
+    write_summary,
+)
 from helm_eval.run._items import CaseCallError, CaseItem, record_usage_properties
 from helm_eval.run._keys import PYTHON_CALLS_KEY, RESULT_KEY
+from helm_eval.run._progress import ProgressLine, wanted
 
 
 class HelmEvalSession:
@@ -48,10 +57,14 @@ class HelmEvalSession:
             ensure_writable(
                 settings.report_path, "the run record", "pass --helm-eval-report PATH (or report:) elsewhere"
             )
+        if settings.html_path is not None and not self.is_worker:
+            ensure_writable(settings.html_path, "the HTML report", "pass --helm-eval-html PATH (or html:) elsewhere")
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
         self._send_early = not self.is_worker and _selection_known_while_collecting(config, self.pipeline)
+        self._stdout = sys.stdout  # what pytest's terminal writer writes to (capturing is off while configuring)
+        self.progress: ProgressLine | None = None
 
     # -- the vLLM server of --helm-eval-serve --------------------------------------------------------------
 
@@ -155,10 +168,15 @@ class HelmEvalSession:
             selected = {id(item.case) for item in items}
             self.pipeline.forget(case for case in self._early if id(case) not in selected)
             self._early = []
-        uses_model = any("helm_model" in getattr(item, "fixturenames", ()) for item in session.items)
+        uses_model = [item for item in session.items if "helm_model" in getattr(item, "fixturenames", ())]
         if not (items or uses_model) or not _will_run(session):
             self.pipeline.cancel_pending()
             return
+        if not self.is_worker and wanted(self._stdout, self.config.get_verbosity()):
+            budget, terminal = self.pipeline.budget, self.config.get_terminal_writer()
+            self.progress = ProgressLine(self._stdout, lambda: budget.summary() if budget is not None else None,
+                                         width=lambda: terminal.fullwidth)  # fmt: skip
+            self.progress.total = len(items) + len(uses_model)
         try:
             self.pipeline.dispatcher()
             if not self.is_worker:
@@ -201,11 +219,37 @@ class HelmEvalSession:
             report.helm_eval = result.to_json()
         return report
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect results from reports (here or from xdist workers)."""
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        """Collect results from reports (here or from xdist workers); redraw the progress line after pytest's."""
+        if self.progress is not None:
+            self.progress.erase()
+        yield
         data = getattr(report, "helm_eval", None)
         if isinstance(data, dict):
-            self.record.cases.append(CaseResult.from_json(data))
+            result = CaseResult.from_json(data)
+            self.record.cases.append(result)
+            if self.progress is not None:
+                self.progress.finished(result.total_tokens + result.judge_tokens)
+        if self.progress is not None and report.when == "teardown":
+            self.progress.draw(self.config.get_terminal_writer().width_of_current_line)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Generator[None, None, None]:
+        """Pytest may start a new line for the next file: the progress line goes first."""
+        if self.progress is not None:
+            self.progress.erase()
+        yield
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        """No progress line once the cases are done (the summary follows)."""
+        try:
+            return (yield)
+        finally:
+            if self.progress is not None:
+                self.progress.erase()
+                self.progress = None
 
     # -- report ----------------------------------------------------------------------------------------
 
@@ -228,6 +272,8 @@ class HelmEvalSession:
             terminalreporter.write_line(f"helm-eval: {notice}")
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"run record: {self.settings.report_path}")
+        if self.settings.html_path is not None:
+            terminalreporter.write_line(f"HTML report: {self.settings.html_path}")
 
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C: cancel every call still queued."""
@@ -251,6 +297,8 @@ class HelmEvalSession:
         # each writer on its own: one that fails warns and never costs the others their output
         if self.settings.report_path is not None:
             self._write("run record", lambda path: write_run_record(self.record, path), self.settings.report_path)
+        if self.settings.html_path is not None:
+            self._write("HTML report", lambda path: write_html(self.record, path), self.settings.html_path)
         xml_path = self.config.getoption("xmlpath", None)
         if xml_path:
             prefix = self.config.getoption("junitprefix", None)

@@ -25,6 +25,7 @@ def settings_from_pytest(config: pytest.Config) -> RunSettings:
     project = load_project_config(path, rootdir)
     # --helm-eval-report is relative to where pytest runs; the config file's report to the rootdir, like suites
     report = _under(cwd, config.getoption("helm_eval_report")) or _under(rootdir, project.report)
+    html = _under(cwd, config.getoption("helm_eval_html")) or _under(rootdir, project.html)
     try:
         labels = parse_label_options(config.getoption("helm_eval_label"))
     except ValueError as exc:
@@ -42,6 +43,7 @@ def settings_from_pytest(config: pytest.Config) -> RunSettings:
         ),
         rootdir=rootdir,
         report_path=report,
+        html_path=html,
         retries=config.getoption("helm_eval_retries"),
         budget=BudgetOptions(
             tokens=config.getoption("helm_eval_budget_tokens"),

@@ -236,6 +236,10 @@ def test_failing_and_hostile_suites_publish_then_fail(act_env: dict[str, Path], 
     assert "suites/fails.yaml&#58;4" in summary
     assert "wrong&#45;answer" in summary
     assert_markdown_inert(summary)
+    # the HTML report: written next to the run record (so uploaded with it) and linked from summary and comment
+    assert "/report.html (" in log
+    html_link = "[report.html](https://github.com/acme/app/actions/runs/"
+    assert html_link in summary
 
     # the sticky comment: found by its marker and edited in place through the API stand-in
     writes = fake_api.writes()
@@ -245,6 +249,7 @@ def test_failing_and_hostile_suites_publish_then_fail(act_env: dict[str, Path], 
     assert body.startswith("<!-- helm-eval:report -->")
     assert len(body) <= 65_536
     assert body.count("<!-- helm-eval:report -->") == 1
+    assert html_link in body
     assert_markdown_inert(body)
 
     # nothing the model or the suite wrote became a workflow command; the key never reached the log

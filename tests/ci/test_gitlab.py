@@ -140,6 +140,11 @@ def test_component_in_an_mr_pipeline_reports_and_fails(gl_env: dict[str, Path], 
     assert writes[0].headers["private-token"] == TOKEN
     assert_markdown_inert(writes[0].body["body"])
     assert TOKEN not in log
+    # the HTML report: in the artifacts (exposed in the MR widget) and linked from the note
+    page = (out / "report.html").read_text()
+    assert '<script type="application/json" id="data">' in page
+    assert "suites/fails.yaml::wrong-answer" in page
+    assert "/artifacts/file/helm-eval-reports/report.html)" in writes[0].body["body"]
 
 
 def test_include_template_passes_without_a_note_token(gl_env: dict[str, Path], fake_api: FakeApi) -> None:
@@ -154,6 +159,7 @@ def test_include_template_passes_without_a_note_token(gl_env: dict[str, Path], f
     assert (out / "metrics.txt").read_text().endswith("# EOF\n")
     assert "HELM_EVAL_PASS_RATE=1.0000" in (out / "helm-eval.env").read_text()
     assert (out / "junit.xml").is_file()
+    assert (out / "report.html").is_file()
     assert not fake_api.requests
 
 

@@ -77,7 +77,7 @@ def run_everything(root: Path, endpoint: str) -> str:
     pytest_run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:deepeval", "--helm-eval",
          f"--helm-eval-endpoint={endpoint}", "--helm-eval-retries=0", "--junitxml=junit.xml",
-         "--helm-eval-report=run.json", "-rA", "-v"],
+         "--helm-eval-report=run.json", "--helm-eval-html=report.html", "-rA", "-v"],
         cwd=root, capture_output=True, text=True, env=env,
     )  # fmt: skip
     assert pytest_run.returncode == 1, pytest_run.stdout + pytest_run.stderr
@@ -88,7 +88,8 @@ def run_everything(root: Path, endpoint: str) -> str:
         cwd=root, capture_output=True, text=True, env=github_env,
     )  # fmt: skip
     gitlab = subprocess.run(
-        [sys.executable, "-m", "helm_eval.cli", "report", "run.json", "--gitlab", "--out-dir=gl", "--comment=off"],
+        [sys.executable, "-m", "helm_eval.cli", "report", "run.json", "--gitlab", "--out-dir=gl", "--comment=off",
+         "--html=gl/report.html"],
         cwd=root, capture_output=True, text=True, env=env,
     )  # fmt: skip
     return "\n".join(p.stdout + p.stderr for p in (pytest_run, github, gitlab))
@@ -117,10 +118,13 @@ def test_a_secret_the_model_leaks_is_redacted_in_every_report(tmp_path: Path, vl
     assert leaky["status"] == "failed"
     assert "[redacted: 20 chars]" in leaky["output"]  # the rest of the answer is still there to read
     assert "you can mail" in leaky["output"]
+    assert "[redacted: 20 chars]" in (tmp_path / "report.html").read_text()  # the HTML report shows the marker
     for value in (AWS_KEY, EMAIL):
         assert value not in printed
         written = everything_written(tmp_path / "gl") + everything_written(tmp_path)
-        reports = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".xml", ".md", ".txt")]
+        reports = [
+            p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".xml", ".md", ".txt", ".html")
+        ]
         for path in reports:
             assert value not in path.read_text(encoding="utf-8", errors="replace"), path
         # the ledger holds no text at all; the cache keeps the raw answer, so that a replay fails the same way
