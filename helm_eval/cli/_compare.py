@@ -10,15 +10,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from helm_eval._records import RunRecord
 from helm_eval.config import HelmEvalError
-from helm_eval.report import compare, read_run_record, render_markdown, render_text
+from helm_eval.report import BaselineError, compare, load_records, render_markdown, render_text
 
 FAIL_ON = ("regression", "significant", "never")
 
@@ -55,29 +52,12 @@ def _alpha(text: str) -> float:
     return value
 
 
-def load_records(spec: str, role: str) -> list[RunRecord]:
-    """The run records named by ``spec``: a file, a directory (every ``*.json`` below it) or a glob."""
-    path = Path(spec)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*.json") if p.is_file())
-    else:
-        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
-    if not files:
-        raise HelmEvalError(f"{role}: no run record at {spec}")
-    records = []
-    for file in files:
-        try:
-            records.append(read_run_record(file))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise HelmEvalError(f"{role}: {file} is not a run record: {exc}") from None
-    return records
-
-
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``helm-eval compare``; returns the exit status."""
-    result = compare(load_records(args.base, "base"), load_records(args.head, "head"), alpha=args.alpha)
+    try:
+        result = compare(load_records(args.base, "base"), load_records(args.head, "head"), alpha=args.alpha)
+    except BaselineError as exc:
+        raise HelmEvalError(str(exc)) from None
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     elif args.format == "markdown":

@@ -12,6 +12,7 @@ from helm_eval._errors import (
     SuiteError,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
+from helm_eval.config._gate import GATE_RULES, GateRule, GateSpec
 from helm_eval.config._judge import JudgeSpec, RejudgeSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
@@ -43,6 +44,7 @@ __all__ = [
     "ENV_API_KEY",
     "ENV_ENDPOINT",
     "ENV_MODEL",
+    "GATE_RULES",
     "PACK_PREFIX",
     "RESERVED_REQUEST_FIELDS",
     "SCOPES",
@@ -54,6 +56,8 @@ __all__ = [
     "DefaultTestSpec",
     "EndpointError",
     "EndpointSpec",
+    "GateRule",
+    "GateSpec",
     "HelmEvalError",
     "JudgeSpec",
     "LedgerError",

@@ -1,5 +1,6 @@
 """Reporters; every one reads the ``RunRecord`` and nothing else."""
 
+from helm_eval.report._baseline import BaselineError, Gate, attach_baseline, baseline_lines, judge, load_records
 from helm_eval.report._cli import add_report_command
 from helm_eval.report._compare import CHANGES, CaseChange, Change, Comparison, GroupDelta, Side, compare
 from helm_eval.report._compare_render import comparison_headline, render_markdown, render_text
@@ -10,18 +11,24 @@ from helm_eval.report._terminal import budget_lines, summary_rows, write_summary
 
 __all__ = [
     "CHANGES",
+    "BaselineError",
     "CaseChange",
     "Change",
     "Comparison",
+    "Gate",
     "GroupDelta",
     "Side",
     "add_cost_command",
     "add_locations",
     "add_report_command",
+    "attach_baseline",
+    "baseline_lines",
     "budget_lines",
     "compare",
     "comparison_headline",
+    "judge",
     "junit_names",
+    "load_records",
     "read_run_record",
     "render_markdown",
     "render_text",

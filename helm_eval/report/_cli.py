@@ -45,7 +45,12 @@ def add_report_command(subparsers: Any) -> None:
         help="variable holding the API token (GitHub default GITHUB_TOKEN; GitLab default HELM_EVAL_GITLAB_TOKEN, "
         "a project access token: CI_JOB_TOKEN cannot post notes)",
     )
-    report.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 1 when the check is red under this rule")
+    report.add_argument("--fail-on", choices=FAIL_ON_CHOICES,
+                        help="exit 1 when the check is red under this rule (regression/significant need a baseline "
+                             "in the record or --baseline; without one they act as failure)")  # fmt: skip
+    report.add_argument("--baseline", metavar="PATH",
+                        help="compare with this base run record (file, shard directory or glob) before publishing; "
+                             "a missing one is reported as such")  # fmt: skip
     report.add_argument("--pytest-status", type=int, metavar="N", help="pytest's exit status, for --fail-on")
     report.add_argument("--json", action="store_true", help="print what was published as JSON on stderr")
     report.set_defaults(func=run_report)
@@ -65,6 +70,10 @@ def _load(paths: list[str]) -> tuple[RunRecord | None, list[str]]:
 def run_report(args: argparse.Namespace) -> int:
     """Run ``helm-eval report``; returns the exit status (1 only when ``--fail-on`` finds the check red)."""
     record, missing = _load(args.records)
+    if args.baseline and record is not None:
+        from helm_eval.report._baseline import attach_baseline
+
+        attach_baseline(record, args.baseline, trusted=True)
     if args.merged_output and record is not None:
         write_run_record(record, Path(args.merged_output))
     shown = record if record is not None else RunRecord()

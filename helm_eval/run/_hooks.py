@@ -22,7 +22,16 @@ from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
 from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings
 from helm_eval.plan import Overrides
-from helm_eval.report import add_locations, budget_lines, write_run_record, write_summary
+from helm_eval.report import (
+    add_locations,
+    attach_baseline,
+    baseline_lines,
+    budget_lines,
+    judge,
+    write_run_record,
+    write_summary,
+)
+from helm_eval.run._gate import session_gate
 from helm_eval.run._items import CaseCallError, CaseItem, record_usage_properties
 from helm_eval.run._keys import PYTHON_CALLS_KEY, RESULT_KEY
 
@@ -48,6 +57,7 @@ class HelmEvalSession:
             ensure_writable(
                 settings.report_path, "the run record", "pass --helm-eval-report PATH (or report:) elsewhere"
             )
+        self.gate = session_gate(config, settings)
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
@@ -197,7 +207,7 @@ class HelmEvalSession:
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
         write_summary(self.record, terminalreporter.write_line)
-        for line in budget_lines(self.record):
+        for line in [*budget_lines(self.record), *baseline_lines(self.record)]:
             terminalreporter.write_line(line)
         for notice in [*self.pipeline.notices, *self.pipeline.dead_endpoints()]:
             terminalreporter.write_line(f"helm-eval: {notice}")
@@ -220,6 +230,7 @@ class HelmEvalSession:
         budget = self.record.budget
         if budget is not None and budget.fails_check and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self._judge(session)
         self.record.finished_at = time.time()
         # each writer on its own: one that fails warns and never costs the others their output
         if self.settings.report_path is not None:
@@ -229,6 +240,17 @@ class HelmEvalSession:
             prefix = self.config.getoption("junitprefix", None)
             self._write("JUnit file/line attributes", lambda path: add_locations(path, self.record.cases, prefix),
                         Path(xml_path))  # fmt: skip
+
+    def _judge(self, session: pytest.Session) -> None:
+        """Compare with the baseline and apply the gate: only new failures, a pass-rate floor, a quarantine."""
+        gate = self.gate
+        if gate.baseline is not None:
+            attach_baseline(self.record, gate.baseline, trusted=gate.trusted_baseline, alpha=gate.alpha)
+        if not gate.configured or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        ours = sum(1 for case in self.record.cases if case.status in ("failed", "error"))
+        red, _ = judge(self.record, gate.gate, other_failures=max(0, session.testsfailed - ours))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if red else pytest.ExitCode.OK
 
     def _write(self, what: str, write: Callable[[Path], object], path: Path) -> None:
         try:
