@@ -46,16 +46,21 @@ def load_records(spec: str, role: str = "baseline") -> list[RunRecord]:
     return records
 
 
-def attach_baseline(record: RunRecord, spec: str, *, trusted: bool, alpha: float = ALPHA) -> Comparison | None:
+def attach_baseline(
+    record: RunRecord, spec: str, *, trusted: bool, alpha: float = ALPHA, shown: str | None = None
+) -> Comparison | None:
     """Compare ``record`` with the baseline at ``spec`` and write the result into it.
 
     Each case gets its ``change`` and ``base_status``; ``record.baseline`` the headline figures. A baseline that
-    cannot be read is noted (``found`` false) and the run is judged as without one; this never raises.
+    cannot be read is noted (``found`` false) and the run is judged as without one; this never raises. ``shown``
+    is how reports name the baseline (default ``spec``).
     """
+    source = spec if shown is None else shown
     try:
         base = merge_records(load_records(spec))
     except BaselineError as exc:
-        record.baseline = BaselineSummary(source=spec, found=False, trusted=trusted, note=str(exc))
+        note = str(exc).replace(spec, source)
+        record.baseline = BaselineSummary(source=source, found=False, trusted=trusted, note=note)
         return None
     comparison = compare(base, record, alpha=alpha)
     for case in record.cases:
@@ -63,7 +68,7 @@ def attach_baseline(record: RunRecord, spec: str, *, trusted: bool, alpha: float
         case.change, case.base_status = entry.change, entry.base_status
     total = comparison.total
     record.baseline = BaselineSummary(
-        source=spec,
+        source=source,
         trusted=trusted,
         headline=comparison_headline(comparison),
         counts=comparison.counts(),

@@ -25,6 +25,9 @@ class SessionGate:
 
     gate: Gate = field(default_factory=Gate)
     baseline: str | None = None
+    """Resolved path (or glob) of the baseline run record."""
+    shown: str = ""
+    """The baseline as the user gave it, for reports."""
     trusted_baseline: bool = False
     alpha: float = 0.05
     configured: bool = False
@@ -53,18 +56,20 @@ def session_gate(config: pytest.Config, settings: RunSettings) -> SessionGate:
         config_quarantine=frozenset(project.quarantine),
     )
     cwd = Path(config.invocation_params.dir)
-    baseline, trusted_baseline = config.getoption("helm_eval_baseline"), True
-    if baseline:
-        baseline = _under(cwd, baseline)
+    given, trusted_baseline = config.getoption("helm_eval_baseline"), True
+    baseline: str | None = None
+    if given:
+        baseline = _under(cwd, given)
     elif policy is not None and policy.baseline:
-        baseline = _under(cwd, policy.baseline)
+        given = policy.baseline
+        baseline = _under(cwd, given)
     elif settings.config.baseline:
-        baseline, trusted_baseline = _under(settings.rootdir, settings.config.baseline), False
-    else:
-        baseline = None
+        given, trusted_baseline = settings.config.baseline, False
+        baseline = _under(settings.rootdir, given)
     configured = baseline is not None or rules != ("failure",) or gate.min_pass_rate is not None
     configured = configured or bool(suites or gate.trusted_quarantine or gate.config_quarantine)
-    return SessionGate(gate, baseline, trusted_baseline, min(trusted.alpha, project.alpha), configured)
+    alpha = min(trusted.alpha, project.alpha)
+    return SessionGate(gate, baseline, given or "", trusted_baseline, alpha, configured)
 
 
 def _under(base: Path, value: str) -> str:

@@ -245,7 +245,8 @@ class HelmEvalSession:
         """Compare with the baseline and apply the gate: only new failures, a pass-rate floor, a quarantine."""
         gate = self.gate
         if gate.baseline is not None:
-            attach_baseline(self.record, gate.baseline, trusted=gate.trusted_baseline, alpha=gate.alpha)
+            attach_baseline(self.record, gate.baseline, trusted=gate.trusted_baseline, alpha=gate.alpha,
+                            shown=gate.shown)  # fmt: skip
         if not gate.configured or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
         ours = sum(1 for case in self.record.cases if case.status in ("failed", "error"))

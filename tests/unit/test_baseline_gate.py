@@ -52,7 +52,7 @@ def test_head_run_shows_each_change_everywhere(base: Any) -> None:
     result.assert_outcomes(passed=2, failed=2)
     assert result.ret == 1  # pytest's own rule: any failure
     result.stdout.fnmatch_lines([
-        "baseline */base.json: 1 regression, 1 fix · pass rate 50.0% → 50.0% (McNemar p = 1.00) · tokens +0%",
+        "baseline base.json: 1 regression, 1 fix · pass rate 50.0% → 50.0% (McNemar p = 1.00) · tokens +0%",
         "  regressed: suites/qa.yaml:4 suites/qa.yaml::alpha (passed → failed)",
         "  fixed: suites/qa.yaml:22 suites/qa.yaml::delta (failed → passed)",
         "gate: red: 2 case(s) failed",
@@ -119,7 +119,7 @@ def test_a_pull_requests_config_cannot_turn_a_red_check_green(base: Any) -> None
     # no trusted baseline: the config's own baseline is shown but cannot pass failures
     alone = _run(base, "--helm-eval-report", "run.json")
     assert alone.ret == 1
-    alone.stdout.fnmatch_lines(["baseline */fake.json (from the project config*", "gate: red: 2 case(s) failed*"])
+    alone.stdout.fnmatch_lines(["baseline fake.json (from the project config*", "gate: red: 2 case(s) failed*"])
     assert base.record()["baseline"]["trusted"] is False
 
 
@@ -148,7 +148,7 @@ def test_no_baseline_is_reported_and_the_run_behaves_as_today(base: Any) -> None
     result = _run(base, "--helm-eval-baseline", "missing.json", "--helm-eval-fail-on", "regression")
     assert result.ret == 1
     result.stdout.fnmatch_lines([
-        "baseline: none (baseline: no run record at */missing.json); judged without one",
+        "baseline: none (baseline: no run record at missing.json); judged without one",
         "gate: red: 1 case(s) failed (fail-on regression needs a trusted baseline; judged as failure)",
     ])  # fmt: skip
     plain = _run(base)
