@@ -41,7 +41,7 @@ def load_records(spec: str, role: str = "baseline") -> list[RunRecord]:
     for file in files:
         try:
             records.append(read_run_record(file))
-        except (ValueError, KeyError, TypeError, OSError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:  # any JSON, e.g. a list
             raise BaselineError(f"{role}: {file} is not a run record: {exc}") from None
     return records
 

@@ -99,6 +99,10 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     assert junk.returncode == 2
     assert "Traceback" not in junk.stderr
     assert "base: junk.json is not a run record: unsupported run record version 99" in junk.stderr
+    (tmp_path / "list.json").write_text("[1, 2]", encoding="utf-8")
+    listed = _run(tmp_path, "list.json", "junk.json")
+    assert listed.returncode == 2
+    assert "base: list.json is not a run record" in listed.stderr
     bad = _run(tmp_path, "junk.json", "junk.json", "--alpha", "2")
     assert bad.returncode == 2
     assert "--alpha must be between 0 and 1" in bad.stderr
