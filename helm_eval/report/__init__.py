@@ -1,6 +1,14 @@
 """Reporters; every one reads the ``RunRecord`` and nothing else."""
 
-from helm_eval.report._baseline import BaselineError, Gate, attach_baseline, baseline_lines, judge, load_records
+from helm_eval.report._baseline import (
+    BaselineError,
+    Gate,
+    attach_baseline,
+    baseline_lines,
+    judge,
+    load_records,
+    quarantine_lines,
+)
 from helm_eval.report._cli import add_report_command
 from helm_eval.report._compare import CHANGES, CaseChange, Change, Comparison, GroupDelta, Side, compare
 from helm_eval.report._compare_render import comparison_headline, render_markdown, render_text
@@ -29,6 +37,7 @@ __all__ = [
     "judge",
     "junit_names",
     "load_records",
+    "quarantine_lines",
     "read_run_record",
     "render_markdown",
     "render_text",

@@ -184,3 +184,23 @@ def baseline_lines(record: RunRecord, listed: int = 20) -> list[str]:
         if len(cases) > listed:
             lines.append(f"  …and {len(cases) - listed} more {title}")
     return [*lines, *gate]
+
+
+def quarantine_lines(record: RunRecord, gate: Gate) -> list[str]:
+    """Terminal lines for the red cases a quarantine covers, saying which list put them there and what it did."""
+    baseline = record.baseline
+    usable = baseline is not None and baseline.found and baseline.trusted
+    blocking = set(baseline.blocking) if usable and baseline is not None else set()
+    lines = []
+    for case in record.cases:
+        if not is_red(case):
+            continue
+        source = "policy" if case.nodeid in gate.trusted_quarantine else None
+        if source is None and case.nodeid in gate.config_quarantine:
+            source = "project config" if usable else "project config; ignored without a trusted baseline"
+        if source is None:
+            continue
+        effect = "still fails the check: it regressed" if case.nodeid in blocking else "does not fail the check"
+        where = f"{case.file}:{case.line}" if case.line else case.file
+        lines.append(f"quarantined ({source}): {inert(where)} {inert(case.nodeid)} {case.status}; {effect}")
+    return lines

@@ -28,6 +28,7 @@ from helm_eval.report import (
     baseline_lines,
     budget_lines,
     judge,
+    quarantine_lines,
     write_run_record,
     write_summary,
 )
@@ -58,6 +59,7 @@ class HelmEvalSession:
                 settings.report_path, "the run record", "pass --helm-eval-report PATH (or report:) elsewhere"
             )
         self.gate = session_gate(config, settings)
+        self._verdict = ""
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
@@ -207,7 +209,10 @@ class HelmEvalSession:
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
         write_summary(self.record, terminalreporter.write_line)
-        for line in [*budget_lines(self.record), *baseline_lines(self.record)]:
+        lines = [*budget_lines(self.record), *baseline_lines(self.record)]
+        if self.record.baseline is None and self._verdict:
+            lines.append(f"gate: {self._verdict}")
+        for line in [*lines, *quarantine_lines(self.record, self.gate.gate)]:
             terminalreporter.write_line(line)
         for notice in [*self.pipeline.notices, *self.pipeline.dead_endpoints()]:
             terminalreporter.write_line(f"helm-eval: {notice}")
@@ -250,7 +255,8 @@ class HelmEvalSession:
         if not gate.configured or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
         ours = sum(1 for case in self.record.cases if case.status in ("failed", "error"))
-        red, _ = judge(self.record, gate.gate, other_failures=max(0, session.testsfailed - ours))
+        red, reason = judge(self.record, gate.gate, other_failures=max(0, session.testsfailed - ours))
+        self._verdict = f"{'red' if red else 'green'}: {reason}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if red else pytest.ExitCode.OK
 
     def _write(self, what: str, write: Callable[[Path], object], path: Path) -> None:

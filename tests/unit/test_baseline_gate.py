@@ -136,11 +136,19 @@ def test_the_config_can_make_the_gate_stricter(base: Any) -> None:
 def test_a_trusted_quarantine_hides_old_failures_but_not_regressions(base: Any) -> None:
     policy = base.file("policy.yaml", 'gate:\n  quarantine: ["suites/qa.yaml::charlie", "suites/qa.yaml::alpha"]\n')
     _answers(base, "charlie")
-    assert _run(base, "--helm-eval-policy", str(policy)).ret == 0  # charlie quarantined, no baseline needed
+    quiet = _run(base, "--helm-eval-policy", str(policy))
+    assert quiet.ret == 0  # charlie quarantined, no baseline needed
+    quiet.stdout.fnmatch_lines([
+        "gate: green: fail-on failure: no new failures, 1 quarantined",
+        "quarantined (policy): suites/qa.yaml:16 suites/qa.yaml::charlie failed; does not fail the check",
+    ])  # fmt: skip
     _answers(base, "charlie", "alpha")
     result = _run(base, "--helm-eval-policy", str(policy), "--helm-eval-baseline", "base.json")
     assert result.ret == 1  # alpha passed in the base: a quarantine cannot hide a regression
-    result.stdout.fnmatch_lines(["gate: red: 1 case(s) failed"])
+    result.stdout.fnmatch_lines([
+        "gate: red: 1 case(s) failed",
+        "quarantined (policy): suites/qa.yaml:4 suites/qa.yaml::alpha failed; still fails the check: it regressed",
+    ])  # fmt: skip
 
 
 def test_no_baseline_is_reported_and_the_run_behaves_as_today(base: Any) -> None:
