@@ -257,7 +257,9 @@ class HelmEvalSession:
         ours = sum(1 for case in self.record.cases if case.status in ("failed", "error"))
         red, reason = judge(self.record, gate.gate, other_failures=max(0, session.testsfailed - ours))
         self._verdict = f"{'red' if red else 'green'}: {reason}"
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED if red else pytest.ExitCode.OK
+        # a run stopped early (-x, --maxfail) did not judge every case: it may turn red, never green
+        if red or not (session.shouldfail or session.shouldstop):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if red else pytest.ExitCode.OK
 
     def _write(self, what: str, write: Callable[[Path], object], path: Path) -> None:
         try:

@@ -162,3 +162,12 @@ def test_no_baseline_is_reported_and_the_run_behaves_as_today(base: Any) -> None
     plain = _run(base)
     assert plain.ret == 1
     assert not [line for line in plain.stdout.lines if line.startswith(("baseline", "gate:"))]
+
+
+def test_a_stopped_run_is_never_turned_green_and_bad_floors_are_usage_errors(base: Any) -> None:
+    _answers(base, "charlie")  # only the old failure; -x stops the run there, before delta is judged
+    stopped = _run(base, "-x", "--helm-eval-baseline", "base.json", "--helm-eval-fail-on", "regression")
+    assert stopped.ret == 1
+    bad = _run(base, "--helm-eval-min-pass-rate", "1.5")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--helm-eval-min-pass-rate must be between 0 and 1, got 1.5*"])
