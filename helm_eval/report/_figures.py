@@ -190,7 +190,8 @@ def gate(record: RunRecord | None, pytest_status: int | None, fail_on: FailOn) -
             return True, f"a significant drop against the baseline ({baseline.headline})"
         if baseline.below_floor:
             return True, "; ".join(baseline.below_floor)
-        return False, f"no new failures against the baseline ({baseline.headline})"
+        what = "no new failures" if fail_on == "regression" else "no significant drop"
+        return False, f"{what} against the baseline ({baseline.headline})"
     numbers = figures(record)
     if numbers.errors:
         return True, f"{numbers.errors} case(s) errored"
