@@ -15,7 +15,7 @@ from helm_eval.report._compare_render import comparison_headline, render_markdow
 from helm_eval.report._cost_cli import add_cost_command
 from helm_eval.report._json import read_run_record, write_run_record
 from helm_eval.report._junit import add_locations, junit_names
-from helm_eval.report._terminal import budget_lines, summary_rows, write_summary
+from helm_eval.report._terminal import budget_lines, failover_lines, summary_rows, write_summary
 
 __all__ = [
     "CHANGES",
@@ -34,6 +34,7 @@ __all__ = [
     "budget_lines",
     "compare",
     "comparison_headline",
+    "failover_lines",
     "judge",
     "junit_names",
     "load_records",

@@ -27,6 +27,7 @@ from helm_eval.report import (
     attach_baseline,
     baseline_lines,
     budget_lines,
+    failover_lines,
     judge,
     quarantine_lines,
     write_run_record,
@@ -209,7 +210,7 @@ class HelmEvalSession:
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
         write_summary(self.record, terminalreporter.write_line)
-        lines = [*budget_lines(self.record), *baseline_lines(self.record)]
+        lines = [*budget_lines(self.record), *failover_lines(self.record), *baseline_lines(self.record)]
         if self.record.baseline is None and self._verdict:
             lines.append(f"gate: {self._verdict}")
         for line in [*lines, *quarantine_lines(self.record, self.gate.gate)]:
