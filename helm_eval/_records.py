@@ -339,6 +339,11 @@ class CaseResult:
     """Calls answered from the response cache (no tokens spent)."""
     replaced_chars: int = 0
     """Invalid characters in the case's answers, replaced at the boundary (reported, never a crash)."""
+    change: str | None = None
+    """Against the baseline run: ``regressed``, ``fixed``, ``added``, ``still_failing``, ``flaky``, ``skipped``
+    or ``unchanged``; ``None`` without a baseline."""
+    base_status: str | None = None
+    """The case's status in the baseline run (``None`` without one, or when the case is new)."""
     failed_over: int = 0
     """Calls of the case answered by a fallback endpoint instead of the one they were routed to."""
     failed_over_from: str | None = None
@@ -404,6 +409,54 @@ _CASE_FIELDS = tuple(f.name for f in dataclasses.fields(CaseResult))
 
 
 @dataclass(slots=True)
+class BaselineSummary:
+    """How the run compares with its baseline (the base branch's run record), and what the gate made of it."""
+
+    source: str
+    """Where the baseline was read from, as given."""
+    found: bool = True
+    """False when a baseline was asked for but none could be read (the run is then judged as without one)."""
+    trusted: bool = True
+    """True when the path came from the command line or a policy, not from the project config: only a trusted
+    baseline lets ``fail-on: regression`` or ``significant`` pass a run that has failures."""
+    note: str = ""
+    """Why no baseline was used, when ``found`` is false."""
+    headline: str = ""
+    """E.g. ``2 regressions, 1 fix · pass rate 95.0% → 92.5% (McNemar p = 0.50) · tokens +12%``."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Cases per change (``regressed``, ``fixed``, ...)."""
+    blocking: list[str] = field(default_factory=list)
+    """Node ids of new failures: regressed cases and added cases that are red."""
+    removed: list[str] = field(default_factory=list)
+    """Node ids in the baseline that this run did not have."""
+    mcnemar_p: float | None = None
+    sampled_p: float | None = None
+    significant: bool = False
+    base_pass_rate: float | None = None
+    head_pass_rate: float | None = None
+    tokens_change: float | None = None
+    """Relative change of tokens (0.12 is +12%)."""
+    gate: str = ""
+    """The gate's decision in words, e.g. ``fail-on regression: 2 new failure(s)``."""
+    red: bool | None = None
+    """The gate's verdict at the end of the run (``None`` when no gate was evaluated)."""
+    below_floor: list[str] = field(default_factory=list)
+    """Pass-rate floors (``min_pass_rate``) the run fell below, as sentences."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaselineSummary:
+        """Rebuild from ``to_json`` output; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["source"] = str(kwargs.get("source", ""))
+        return cls(**kwargs)
+
+
+@dataclass(slots=True)
 class RunRecord:
     """One pytest session's results: the only input of every reporter."""
 
@@ -414,6 +467,8 @@ class RunRecord:
     finished_at: float = 0.0
     budget: BudgetSummary | None = None
     """Budget state when a budget applied."""
+    baseline: BaselineSummary | None = None
+    """The comparison with the baseline run, when one was asked for."""
     version: int = RUN_RECORD_VERSION
 
     def totals(self) -> dict[str, Any]:
@@ -458,6 +513,7 @@ class RunRecord:
             "labels": self.labels,
             "endpoints": self.endpoints,
             "budget": self.budget.to_json() if self.budget is not None else None,
+            "baseline": self.baseline.to_json() if self.baseline is not None else None,
             "totals": self.totals(),
             "cases": [c.to_json() for c in self.cases],
         }
@@ -475,6 +531,7 @@ class RunRecord:
             started_at=float(data.get("started_at", 0.0)),
             finished_at=float(data.get("finished_at", 0.0)),
             budget=BudgetSummary.from_json(data["budget"]) if isinstance(data.get("budget"), dict) else None,
+            baseline=BaselineSummary.from_json(data["baseline"]) if isinstance(data.get("baseline"), dict) else None,
         )
 
 

@@ -30,3 +30,33 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for ``b`` and ``c`` discordant pairs (1.0 when there are none).
+
+    Under the null hypothesis each discordant pair goes either way with probability 1/2, so the p-value is twice
+    the binomial tail of the smaller count, capped at 1. Sums are exact integers until the last division.
+    """
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
+    return min(1.0, 2 * tail / (1 << n))
+
+
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided Fisher exact p-value of the 2x2 table ``[[a, b], [c, d]]`` (e.g. passes/fails before and after).
+
+    The p-value sums the hypergeometric probabilities of every table with the same margins that is no more
+    likely than the observed one (the usual two-sided definition, with a relative tolerance for ties).
+    """
+    row1, col1, total = a + b, a + c, a + b + c + d
+    low, high = max(0, row1 + col1 - total), min(row1, col1)
+    if low == high:
+        return 1.0
+    weights = [math.comb(col1, k) * math.comb(total - col1, row1 - k) for k in range(low, high + 1)]
+    observed = weights[a - low]
+    # integer weights: a tie is exact, but keep the customary tolerance for equality of probabilities
+    tail = sum(w for w in weights if w <= observed * (1 + 1e-7))
+    return min(1.0, tail / sum(weights))

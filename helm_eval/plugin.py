@@ -139,6 +139,27 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "config may only lower its caps",
     )
     group.addoption(
+        "--helm-eval-baseline",
+        metavar="PATH",
+        default=None,
+        help="run record of the base branch (a file, a directory of shard records, or a glob): every report shows "
+        "each case's change against it (config: baseline; trusted only from here or the policy)",
+    )
+    group.addoption(
+        "--helm-eval-fail-on",
+        default=None,
+        choices=["failure", "regression", "significant"],
+        help="what turns the run red: any failure (default), only new failures against the baseline, or a "
+        "significant drop; trusted like the policy (config gate.fail_on can only add reasons to be red)",
+    )
+    group.addoption(
+        "--helm-eval-min-pass-rate",
+        metavar="RATE",
+        default=None,
+        type=_number("--helm-eval-min-pass-rate", float, 0, "a rate between 0 and 1"),
+        help="the run is red below this pass rate, e.g. 0.9 (config: gate.min_pass_rate; the higher binds)",
+    )
+    group.addoption(
         "--helm-eval-ledger",
         metavar="PATH|URL|off",
         default=None,

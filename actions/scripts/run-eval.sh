@@ -23,6 +23,15 @@ args=(--helm-eval -p no:cacheprovider "--junitxml=$reports/junit.xml" "--helm-ev
 [ -n "${INPUT_TOKEN_BUDGET:-}" ] && args+=("--helm-eval-budget-tokens=$INPUT_TOKEN_BUDGET")
 [ -n "${INPUT_USD_BUDGET:-}" ] && args+=("--helm-eval-budget-usd=$INPUT_USD_BUDGET")
 [ -n "${INPUT_POLICY:-}" ] && args+=("--helm-eval-policy=$INPUT_POLICY")
+# the baseline (trusted: a workflow input, or what the base branch's runs kept outside the checkout)
+case "${INPUT_BASELINE:-off}" in
+  off | "") ;;
+  auto) [ "${GITHUB_EVENT_NAME:-}" = pull_request ] && args+=("--helm-eval-baseline=${HELM_EVAL_BASELINE_DIR:?}/run.json") ;;
+  *) args+=("--helm-eval-baseline=$INPUT_BASELINE") ;;
+esac
+case "${INPUT_FAIL_ON:-}" in
+  regression | significant) args+=("--helm-eval-fail-on=$INPUT_FAIL_ON") ;;
+esac
 if [ -n "${INPUT_EXTRA_ARGS:-}" ]; then
   mapfile -d '' extra < <(split INPUT_EXTRA_ARGS)
   args+=("${extra[@]}")

@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     from helm_eval.cli._cache import add_cache_command
+    from helm_eval.cli._compare import add_compare_command
     from helm_eval.cli._doctor import add_doctor_command
     from helm_eval.cli._init import add_init_command
     from helm_eval.cli._plan import add_plan_command
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_command(sub)
     add_cost_command(sub)
     add_report_command(sub)
+    add_compare_command(sub)
     return parser
 
 

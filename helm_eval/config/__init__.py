@@ -13,6 +13,7 @@ from helm_eval._errors import (
     Unavailable,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
+from helm_eval.config._gate import GATE_RULES, GateRule, GateSpec
 from helm_eval.config._judge import JudgeModel, JudgeSpec, RejudgeSpec
 from helm_eval.config._matrix import MatrixEntry, ModelSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
@@ -46,6 +47,7 @@ __all__ = [
     "ENV_API_KEY",
     "ENV_ENDPOINT",
     "ENV_MODEL",
+    "GATE_RULES",
     "PACK_PREFIX",
     "RESERVED_REQUEST_FIELDS",
     "SCOPES",
@@ -57,6 +59,8 @@ __all__ = [
     "DefaultTestSpec",
     "EndpointError",
     "EndpointSpec",
+    "GateRule",
+    "GateSpec",
     "HelmEvalError",
     "JudgeModel",
     "JudgeSpec",

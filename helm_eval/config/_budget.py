@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from helm_eval.config._gate import GateSpec
 from helm_eval.config._suite import _Strict
 
 BudgetScope = Literal["run", "pull_request", "suite", "case"]
@@ -50,6 +51,10 @@ class PolicyConfig(_Strict):
 
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     """Caps that bind; a PR's ``helm-eval.yaml`` may only lower them."""
+    gate: GateSpec = Field(default_factory=GateSpec)
+    """When the check is red; a PR's ``gate:`` may only add reasons to be red."""
+    baseline: str | None = None
+    """Run record of the base branch to compare with (a trusted baseline, like ``--helm-eval-baseline``)."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Model name → price. Under a policy these are the only token prices: a USD cap needs one for every model."""
     ledger: str | None = None

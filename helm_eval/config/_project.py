@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from helm_eval.config._budget import BudgetSpec, Price
 from helm_eval.config._errors import ConfigError, SuiteError
+from helm_eval.config._gate import GateSpec
 from helm_eval.config._judge import JudgeSpec
 from helm_eval.config._matrix import MatrixEntry, ModelSpec
 from helm_eval.config._suite import Options, _Strict
@@ -128,6 +129,12 @@ class ProjectConfig(_Strict):
     ledger: str | None = None
     """Where every call is recorded: a SQLite path (default ``.helm-eval/ledger.sqlite``), a ``postgresql://``
     URL for a shared ledger, or ``off``."""
+    gate: GateSpec = Field(default_factory=GateSpec)
+    """When the check is red (``fail_on``, ``min_pass_rate``, ``quarantine``); a trusted policy or the command
+    line sets the rule, and this may only add reasons to be red. See docs/compare.md."""
+    baseline: str | None = None
+    """Run record of the base branch to compare with (``--helm-eval-baseline`` wins). Shown in every report; as it
+    comes from the project's own files it never lets ``fail-on: regression`` pass a failing run."""
     on_unavailable: Literal["error", "skip"] = "error"
     """A case none of whose endpoints (its own and their fallbacks) can answer: ``error`` (each such case is an
     error, and the summary names the endpoints that went down once) or ``skip`` (skipped with the reason: for

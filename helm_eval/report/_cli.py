@@ -60,7 +60,12 @@ def add_report_command(subparsers: Any) -> None:
         help="variable holding the API token (GitHub default GITHUB_TOKEN; GitLab default HELM_EVAL_GITLAB_TOKEN, "
         "a project access token: CI_JOB_TOKEN cannot post notes)",
     )
-    report.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 1 when the check is red under this rule")
+    report.add_argument("--fail-on", choices=FAIL_ON_CHOICES,
+                        help="exit 1 when the check is red under this rule (regression/significant need a baseline "
+                             "in the record or --baseline; without one they act as failure)")  # fmt: skip
+    report.add_argument("--baseline", metavar="PATH",
+                        help="compare with this base run record (file, shard directory or glob) before publishing; "
+                             "a missing one is reported as such")  # fmt: skip
     report.add_argument("--pytest-status", type=int, metavar="N", help="pytest's exit status, for --fail-on")
     report.add_argument("--json", action="store_true", help="print what was published as JSON on stderr")
     report.set_defaults(func=run_report)
@@ -106,15 +111,21 @@ def html_link(args: argparse.Namespace, env: Mapping[str, str]) -> list[str]:
 def run_report(args: argparse.Namespace) -> int:
     """Run ``helm-eval report``; returns the exit status (1 only when ``--fail-on`` finds the check red)."""
     record, missing = _load(args.records)
+    comparison = None
+    if args.baseline and record is not None:
+        from helm_eval.report._baseline import attach_baseline
+
+        comparison = attach_baseline(record, args.baseline, trusted=True)
     if args.merged_output and record is not None:
         write_run_record(record, Path(args.merged_output))
     shown = record if record is not None else RunRecord()
     for name in missing:
         print(f"helm-eval report: no run record at {name}", file=sys.stderr)
     if args.html and record is not None:
-        from helm_eval.report._html import write_html
+        from helm_eval.report._html import baseline_of, write_html
 
-        size = write_html(record, Path(args.html))
+        base = baseline_of(comparison, args.baseline) if comparison is not None else None
+        size = write_html(record, Path(args.html), baseline=base)
         print(f"helm-eval report: wrote {args.html} ({size / 1024:,.0f} KiB)", file=sys.stderr)
     report_path = args.merged_output or (args.records[0] if len(args.records) == 1 else "")
     done: dict[str, Any] = {}

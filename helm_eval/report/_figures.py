@@ -13,8 +13,8 @@ from typing import Literal
 
 from helm_eval._records import BudgetSummary, CaseResult, RunRecord
 
-FailOn = Literal["failure", "error", "never"]
-FAIL_ON_CHOICES: tuple[FailOn, ...] = ("failure", "error", "never")
+FailOn = Literal["failure", "error", "regression", "significant", "never"]
+FAIL_ON_CHOICES: tuple[FailOn, ...] = ("failure", "error", "regression", "significant", "never")
 
 #: pytest's exit status when every test passed, and when nothing was collected
 PYTEST_OK, PYTEST_NO_TESTS = 0, 5
@@ -167,6 +167,9 @@ def gate(record: RunRecord | None, pytest_status: int | None, fail_on: FailOn) -
 
     ``failure``: any failed or errored case, a budget cut whose policy says fail, or pytest not finishing cleanly.
     ``error``: only errored cases or pytest not running the suites (usage, collection or internal error).
+    ``regression``: only new failures against a trusted baseline (cases that passed there, or new cases), or the
+    run's own gate (a pass-rate floor) being red; without a trusted baseline, as ``failure``.
+    ``significant``: only a drop the exact tests find significant (else as ``regression``'s fallback).
     ``never``: always green (publish only).
     """
     if fail_on == "never":
@@ -176,6 +179,19 @@ def gate(record: RunRecord | None, pytest_status: int | None, fail_on: FailOn) -
         return True, f"no run record (pytest exit status {pytest_status})"
     if broken:
         return True, f"pytest exit status {pytest_status} (the run did not complete)"
+    baseline = record.baseline
+    if fail_on in ("regression", "significant") and baseline is not None and baseline.found and baseline.trusted:
+        budget = record.budget
+        if budget is not None and budget.fails_check:
+            return True, f"budget exhausted: {budget.cut} case(s) cut"
+        if fail_on == "regression" and baseline.blocking:
+            return True, f"{len(baseline.blocking)} new failure(s) against the baseline"
+        if fail_on == "significant" and baseline.significant:
+            return True, f"a significant drop against the baseline ({baseline.headline})"
+        if baseline.below_floor:
+            return True, "; ".join(baseline.below_floor)
+        what = "no new failures" if fail_on == "regression" else "no significant drop"
+        return False, f"{what} against the baseline ({baseline.headline})"
     numbers = figures(record)
     if numbers.errors:
         return True, f"{numbers.errors} case(s) errored"

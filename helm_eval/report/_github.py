@@ -76,11 +76,16 @@ def annotate(record: RunRecord, out: IO[str]) -> tuple[dict[str, int], int]:
     """Print up to 10 error and 10 warning annotations, most important first; returns (counts, left out)."""
     import github_action_utils as gha
 
-    red, warn = red_cases(record), warning_cases(record)
+    # against a baseline, new failures come first: they are what the pull request did
+    red = sorted(red_cases(record), key=lambda c: c.change not in ("regressed", "added"))
+    warn = warning_cases(record)
     counts = {"error": 0, "warning": 0}
     with contextlib.redirect_stdout(out):
         for case in red[:MAX_ANNOTATIONS]:
-            gha.error(_message(case), title=_title(case, case.status), file=case.file, line=case.line)
+            kind = {"regressed": "regressed", "still_failing": f"{case.status} (already in the base)"}.get(
+                case.change or "", case.status
+            )
+            gha.error(_message(case), title=_title(case, kind), file=case.file, line=case.line)
             counts["error"] += 1
         budget = record.budget
         room = MAX_ANNOTATIONS

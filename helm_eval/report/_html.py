@@ -23,6 +23,7 @@ from typing import Any
 
 from helm_eval._records import CaseResult, RunRecord
 from helm_eval._text import inert
+from helm_eval.report._compare import Comparison
 from helm_eval.report._figures import figures
 
 #: characters written as JSON escapes inside the data block: none of them can then open or close markup
@@ -52,6 +53,15 @@ class Baseline:
     """Node id → its change vs base; cases not in the mapping show no change."""
     label: str = "base"
     """What the base is called on the page (e.g. the base branch)."""
+
+
+def baseline_of(comparison: Comparison, label: str = "base") -> Baseline:
+    """What the page shows of a base-vs-head ``comparison``: the header deltas and each case's change."""
+    cases = {
+        nodeid: CaseDelta(change.change, change.base_output or None, change.base_status)
+        for nodeid, change in comparison.cases.items()
+    }
+    return Baseline(comparison.base, cases, label)
 
 
 def render_html(record: RunRecord, *, baseline: Baseline | None = None, title: str = "helm-eval report") -> str:

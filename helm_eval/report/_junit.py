@@ -1,4 +1,4 @@
-"""Add 1-based ``file``/``line`` attributes (and the ``cost_usd`` property) to pytest's JUnit testcases.
+"""Add 1-based ``file``/``line`` attributes (and ``cost_usd``, ``change`` properties) to pytest's JUnit testcases.
 
 pytest writes ``file``/``line`` only for ``junit_family=xunit1`` and 0-based; GitLab and the common GitHub
 JUnit reporters read them to point at the suite line, so we set them after pytest has written the file.
@@ -47,13 +47,18 @@ def add_locations(xml_path: Path, cases: Iterable[CaseResult], prefix: str | Non
             continue
         testcase.set("file", case.file)
         testcase.set("line", str(case.line))
-        if case.cost_usd is not None:
-            # cost is known only at the end of the run (GPU-hour shares), after pytest wrote the properties
+        # cost (GPU-hour shares) and the change against the baseline are known only at the end of the run,
+        # after pytest wrote the properties
+        extra = {"cost_usd": None if case.cost_usd is None else f"{case.cost_usd:.6f}", "change": case.change,
+                 "base_status": case.base_status if case.change else None}  # fmt: skip
+        for name, value in extra.items():
+            if value is None:
+                continue
             properties = testcase.find("properties")
             if properties is None:
                 properties = ET.Element("properties")
                 testcase.insert(0, properties)
-            ET.SubElement(properties, "property", name="cost_usd", value=f"{case.cost_usd:.6f}")
+            ET.SubElement(properties, "property", name=name, value=value)
         updated += 1
     if updated:
         tmp = xml_path.with_name(f".{xml_path.name}.{os.getpid()}.tmp")

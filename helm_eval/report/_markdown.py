@@ -149,8 +149,41 @@ def _budget(record: RunRecord) -> list[str]:
     return lines
 
 
+_CHANGE_WORDS = {"regressed": "regressed", "still_failing": "already failing in the base", "added": "new case",
+                 "flaky": "flaky"}  # fmt: skip
+
+
+def _baseline(record: RunRecord) -> list[str]:
+    """The comparison with the base run: headline, new failures and fixes at their suite lines, the gate."""
+    baseline = record.baseline
+    if baseline is None:
+        return []
+    if not baseline.found:
+        return [f"> No baseline: {md_text(baseline.note, 200)}; judged without one.", ""]
+    trust = "" if baseline.trusted else " (from the project config: shown, never used to pass failures)"
+    lines = [f"**Change vs base**{trust}: {md_text(baseline.headline, 300)}", ""]
+    if baseline.gate:
+        lines += [f"Gate: {'❌' if baseline.red else '✅'} {md_text(baseline.gate, 300)}", ""]
+    rows = []
+    for change in ("regressed", "added", "fixed"):
+        for case in by_importance(c for c in record.cases if c.change == change):
+            if change == "added" and not is_red(case):
+                continue
+            word = {"regressed": "❌ regressed", "added": "❌ new, failing", "fixed": "✅ fixed"}[change]
+            rows.append([word, _where(case), md_text(case_name(case), 80), md_text(case.base_status or "–", 10),
+                         md_text(case.status, 10)])  # fmt: skip
+    if rows:
+        shown = rows[:50]
+        lines += ["### Changes vs base", "", *_table(["change", "where", "case", "base", "head"], shown)]
+        if len(rows) > 50:
+            lines += [f"…and {len(rows) - 50} more in the run record.", ""]
+    return lines
+
+
 def _failure(case: CaseResult) -> list[str]:
     status = "errored" if case.status == "error" else "failed"
+    if case.change in _CHANGE_WORDS:
+        status += f" ({_CHANGE_WORDS[case.change]})"
     runs = f" ({case.passes}/{case.repeats} runs passed)" if case.repeats > 1 else ""
     lines = [f"<details><summary>{_where(case)} <b>{md_text(case_name(case), 120)}</b> {status}{runs}</summary>", ""]
     for verdict in case.verdicts:
@@ -220,7 +253,7 @@ def render(
     """
     head = ([marker] if marker else []) + [f"## {md_text(title, 80)}", "", headline(record), "", *_labels(record)]
     head += [*(f"> {note}" for note in notes), ""] if notes else []
-    body = [*_suites(record), *_budget(record), *_failover(record), *_models(record)]
+    body = [*_baseline(record), *_suites(record), *_budget(record), *_failover(record), *_models(record)]
     tail = [*_warnings(record), *_ranked(record), *_chart(record)]
     red = by_importance(c for c in record.cases if is_red(c))
     details = [_failure(c) for c in red]

@@ -24,13 +24,20 @@ from helm_eval.config import HelmEvalError
 from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings, case_key
 from helm_eval.plan import Overrides
 from helm_eval.report import (
+    Comparison,
     add_locations,
+    attach_baseline,
+    baseline_lines,
+    baseline_of,
     budget_lines,
     failover_lines,
+    judge,
+    quarantine_lines,
     write_html,
     write_run_record,
     write_summary,
 )
+from helm_eval.run._gate import session_gate
 from helm_eval.run._items import CaseCallError, CaseItem, record_usage_properties
 from helm_eval.run._keys import PYTHON_CALLS_KEY, RESULT_KEY
 from helm_eval.run._progress import ProgressLine, wanted
@@ -59,6 +66,10 @@ class HelmEvalSession:
             )
         if settings.html_path is not None and not self.is_worker:
             ensure_writable(settings.html_path, "the HTML report", "pass --helm-eval-html PATH (or html:) elsewhere")
+        self.gate = session_gate(config, settings)
+        self._comparison: Comparison | None = None
+        self._comparison_label = "base"
+        self._verdict = ""
         self.pipeline = Pipeline(settings, run_id=shared.get("helm_eval_run_id"), reclaim=not self.is_worker)
         self._early: list[Case] = []
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
@@ -266,7 +277,10 @@ class HelmEvalSession:
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
         write_summary(self.record, terminalreporter.write_line)
-        for line in [*budget_lines(self.record), *failover_lines(self.record)]:
+        lines = [*budget_lines(self.record), *failover_lines(self.record), *baseline_lines(self.record)]
+        if self.record.baseline is None and self._verdict:
+            lines.append(f"gate: {self._verdict}")
+        for line in [*lines, *quarantine_lines(self.record, self.gate.gate)]:
             terminalreporter.write_line(line)
         for notice in [*self.pipeline.notices, *self.pipeline.dead_endpoints()]:
             terminalreporter.write_line(f"helm-eval: {notice}")
@@ -293,17 +307,36 @@ class HelmEvalSession:
         budget = self.record.budget
         if budget is not None and budget.fails_check and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self._judge(session)
         self.record.finished_at = time.time()
         # each writer on its own: one that fails warns and never costs the others their output
         if self.settings.report_path is not None:
             self._write("run record", lambda path: write_run_record(self.record, path), self.settings.report_path)
         if self.settings.html_path is not None:
-            self._write("HTML report", lambda path: write_html(self.record, path), self.settings.html_path)
+            base = baseline_of(self._comparison, self._comparison_label) if self._comparison is not None else None
+            self._write("HTML report", lambda path: write_html(self.record, path, baseline=base),
+                        self.settings.html_path)  # fmt: skip
         xml_path = self.config.getoption("xmlpath", None)
         if xml_path:
             prefix = self.config.getoption("junitprefix", None)
             self._write("JUnit file/line attributes", lambda path: add_locations(path, self.record.cases, prefix),
                         Path(xml_path))  # fmt: skip
+
+    def _judge(self, session: pytest.Session) -> None:
+        """Compare with the baseline and apply the gate: only new failures, a pass-rate floor, a quarantine."""
+        gate = self.gate
+        if gate.baseline is not None:
+            self._comparison = attach_baseline(self.record, gate.baseline, trusted=gate.trusted_baseline,
+                                               alpha=gate.alpha, shown=gate.shown)  # fmt: skip
+            self._comparison_label = gate.shown or gate.baseline
+        if not gate.configured or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        ours = sum(1 for case in self.record.cases if case.status in ("failed", "error"))
+        red, reason = judge(self.record, gate.gate, other_failures=max(0, session.testsfailed - ours))
+        self._verdict = f"{'red' if red else 'green'}: {reason}"
+        # a run stopped early (-x, --maxfail) did not judge every case: it may turn red, never green
+        if red or not (session.shouldfail or session.shouldstop):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if red else pytest.ExitCode.OK
 
     def _write(self, what: str, write: Callable[[Path], object], path: Path) -> None:
         try:

@@ -83,6 +83,8 @@ class FakeApi:
     """
 
     existing: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Raw answers to GET requests by path (without the query), e.g. a job artifact."""
     deny: bool = False
     requests: list[Captured] = field(default_factory=list)
     url: str = ""
@@ -105,6 +107,13 @@ def serve_api(api: FakeApi) -> ThreadingHTTPServer:
             api.requests.append(
                 Captured(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
+            raw_file = api.files.get(self.path.split("?")[0])
+            if raw_file is not None and not api.deny and self.command == "GET":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(raw_file)))
+                self.end_headers()
+                self.wfile.write(raw_file)
+                return
             if api.deny:
                 status, answer = 403, {"message": "Resource not accessible by integration"}
             elif self.command == "GET":

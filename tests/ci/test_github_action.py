@@ -205,8 +205,12 @@ def test_failing_and_hostile_suites_publish_then_fail(act_env: dict[str, Path], 
     assert "Success - Main Publish results" in log
     assert "Failure - Main helm-eval/helm-eval@v1" in log
     assert "check failed (fail-on failure): 2 case(s) failed" in log
-    assert [name for name, _ in run.stubs] == ["cache/restore", "upload-artifact", "cache/save"]
-    restore = dict(run.stubs)["cache/restore"]
+    # the ledger and response cache, then (baseline: auto on a pull request) the base branch's run record
+    assert [name for name, _ in run.stubs] == ["cache/restore", "cache/restore", "upload-artifact", "cache/save"]
+    restore, baseline = run.stubs[0][1], run.stubs[1][1]
+    assert baseline["key"].startswith("helm-eval-baseline-main-")
+    assert baseline["restore-keys"] == "helm-eval-baseline-main-"
+    assert not baseline["path"].startswith(".")  # outside the checkout
     assert restore["path"] == ".helm-eval/"
     assert restore["key"].startswith("helm-eval-pr-42-")
     assert restore["restore-keys"].startswith("helm-eval-pr-42-\n")

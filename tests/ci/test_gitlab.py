@@ -166,3 +166,56 @@ def test_include_template_passes_without_a_note_token(gl_env: dict[str, Path], f
 def test_component_and_include_template_are_the_same_job() -> None:
     component = (REPO / "gitlab" / "templates" / "helm-eval.yml").read_text()
     assert (REPO / "gitlab" / "helm-eval.gitlab-ci.yml").read_text() == component
+
+
+SUPPORT = """\
+    description: support answers
+    prompts: ["Answer: {{q}}"]
+    tests:
+      - id: refund
+        vars: {q: "refund window"}
+        assert: [{type: contains, value: "refund"}]
+      - id: escalation
+        vars: {q: "reach a human"}
+        assert: [{type: contains, value: "call us"}]
+"""
+
+
+def test_mr_pipeline_is_compared_with_the_target_branch(gl_env: dict[str, Path], fake_api: FakeApi) -> None:
+    project = make_project(gl_env, "gitlab-ci.yml", {"support.yaml": SUPPORT})
+    ci = project / ".gitlab-ci.yml"
+    ci.write_text(ci.read_text().replace("fail-on: failure", "fail-on: regression"), encoding="utf-8")
+    path = f"{gl_env['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    run_env = {**os.environ, "PATH": path, "VIRTUAL_ENV": str(gl_env["venv"])}
+    with VLLMDouble(rules=[("reach a human", "please email us")]) as double:  # escalation fails on main already
+        # the default branch's pipeline: runs because baseline is auto, keeps run.json as an artifact
+        main = subprocess.run([tool("gitlab-ci-local"), "--force-shell-executor", "--no-color",
+                               "--variable", "CI_PIPELINE_SOURCE=push", "--variable", "CI_COMMIT_BRANCH=main",
+                               "--variable", "CI_DEFAULT_BRANCH=main",
+                               "--variable", f"HELM_EVAL_ENDPOINT={double.base_url}",
+                               "--variable", f"HELM_EVAL_PACKAGE={gl_env['source']}"],
+                              cwd=project, capture_output=True, text=True, timeout=900, env=run_env)  # fmt: skip
+        (project.parent / f"{project.name}-main.log").write_text(main.stdout + main.stderr, encoding="utf-8")
+        assert "pytest exit status: 1" in main.stdout, (main.stdout + main.stderr)[-3000:]
+        artifact = (reports(project) / "run.json").read_bytes()
+        fake_api.files["/api/v4/projects/1234/jobs/artifacts/main/raw/helm-eval-reports/run.json"] = artifact
+        double.set(rules=[("reach a human", "please email us"), ("refund", "no idea")])  # refund regresses
+        proc = run_pipeline(gl_env, project, double.base_url, f"HELM_EVAL_GITLAB_TOKEN={TOKEN}",
+                            f"CI_API_V4_URL={fake_api.url}/api/v4", "CI_PROJECT_ID=1234",
+                            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main", "CI_DEFAULT_BRANCH=main")  # fmt: skip
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 1, log[-3000:]
+        assert "check failed (fail-on regression): 1 new failure(s) against the baseline" in log
+        fetched = [r for r in fake_api.requests if "/jobs/artifacts/" in r.path]
+        assert fetched
+        assert fetched[0].path.endswith("run.json?job=helm-eval")
+        note = fake_api.writes()[-1].body["body"]
+        assert "| ❌ regressed | suites/support.yaml&#58;4 | refund | passed | failed |" in note
+        assert "failed (already failing in the base)" in note
+        assert_markdown_inert(note)
+        # the regression fixed: the old failure alone does not fail the MR pipeline
+        double.set(rules=[("reach a human", "please email us")])
+        again = run_pipeline(gl_env, project, double.base_url, f"CI_API_V4_URL={fake_api.url}/api/v4",
+                             "CI_PROJECT_ID=1234", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main")  # fmt: skip
+        assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+        assert "check passed (fail-on regression)" in again.stdout + again.stderr

@@ -1,0 +1,177 @@
+"""A ``Comparison`` as text (terminal) or markdown (job summary, PR comment, MR note).
+
+Case names, file names and outputs are untrusted: the terminal gets them through ``inert``, markdown through
+``md_text`` / ``code_block``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from helm_eval._text import inert
+from helm_eval.report._compare import CaseChange, Change, Comparison, GroupDelta, Side
+from helm_eval.report._markdown import code_block, md_text
+
+#: how many cases of one change a report lists before "…and N more"
+LISTED = 50
+_TITLES: dict[Change, str] = {
+    "regressed": "Regressions",
+    "fixed": "Fixes",
+    "added": "Added and failing",
+    "removed": "Removed",
+    "still_failing": "Still failing (already failing in the base)",
+}
+
+
+def _rate(side: Side) -> str:
+    rate = side.pass_rate
+    return "–" if rate is None else f"{rate:.1%}"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def p_text(p: float) -> str:
+    """A p-value with two significant decimals (``0.50``, ``0.0020``)."""
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.2g}"
+
+
+def _percent_change(change: float | None) -> str:
+    return "" if change is None else f"{change:+.0%}"
+
+
+def comparison_headline(comparison: Comparison) -> str:
+    """One line of fixed words and numbers.
+
+    E.g. ``2 regressions, 1 fix · pass rate 95.0% → 92.5% (McNemar p = 0.50) · tokens +12%``.
+    """
+    counts = comparison.counts()
+    parts = [f"{_plural(counts['regressed'], 'regression', 'regressions')}, "
+             f"{_plural(counts['fixed'], 'fix', 'fixes')}"]  # fmt: skip
+    total = comparison.total
+    verdict = " significant" if comparison.significant else ""
+    parts.append(f"pass rate {_rate(total.base)} → {_rate(total.head)} "
+                 f"(McNemar p = {p_text(comparison.mcnemar_p)}{verdict})")  # fmt: skip
+    if comparison.sampled_p is not None:
+        parts.append(f"sampled cases p = {p_text(comparison.sampled_p)}")
+    tokens = _percent_change(total.tokens_change)
+    if tokens:
+        parts.append(f"tokens {tokens}")
+    return " · ".join(parts)
+
+
+def _where(case: CaseChange) -> str:
+    return f"{case.file}:{case.line}" if case.line else case.file
+
+
+def _runs(case: CaseChange) -> str:
+    if max(case.base_repeats, case.head_repeats) <= 1:
+        return ""
+    return f" ({case.base_passes}/{case.base_repeats} → {case.head_passes}/{case.head_repeats} runs passed)"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _group_cells(group: GroupDelta) -> list[str]:
+    base, head = group.base, group.head
+
+    def interval(side: Side) -> str:
+        bounds = side.interval
+        return "" if bounds is None else f" [{bounds[0]:.0%}, {bounds[1]:.0%}]"
+
+    return [
+        f"{_rate(base)}{interval(base)}",
+        f"{_rate(head)}{interval(head)}",
+        f"{base.tokens:,} → {head.tokens:,} {_percent_change(group.tokens_change)}".rstrip(),
+        f"{_money(base.cost_usd)} → {_money(head.cost_usd)}",
+        f"{_ms(base.p50_ms)} → {_ms(head.p50_ms)}",
+        f"{_ms(base.p95_ms)} → {_ms(head.p95_ms)}",
+    ]
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None else f"${value:.4f}"
+
+
+_GROUP_HEADERS = ("pass rate before", "pass rate after", "tokens", "cost", "p50 ms", "p95 ms")
+
+
+def render_text(comparison: Comparison) -> str:
+    """The comparison for a terminal: headline, the changed cases at their suite lines, suites and models."""
+    lines = [f"helm-eval compare: {comparison_headline(comparison)}", ""]
+    for change, title in _TITLES.items():
+        shown = [c for c in comparison.of(change) if change != "added" or c.blocking]
+        if not shown:
+            continue
+        lines.append(f"{title} ({len(shown)}):")
+        for case in shown[:LISTED]:
+            status = f"{case.base_status or '-'} → {case.head_status or '-'}"
+            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {status}{_runs(case)}")
+        if len(shown) > LISTED:
+            lines.append(f"  …and {len(shown) - LISTED} more")
+        lines.append("")
+    flaky = comparison.flaky
+    if flaky:
+        lines.append(f"Flaky (repeats disagree) ({len(flaky)}):")
+        lines += [f"  {inert(_where(c))}  {inert(c.nodeid)}{_runs(c)}" for c in flaky[:LISTED]]
+        lines.append("")
+    for title, groups in (("suite", comparison.suites), ("model", comparison.models)):
+        rows = [[inert(g.name), *_group_cells(g)] for g in groups]
+        lines += _text_table([title, *_GROUP_HEADERS], rows)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
+              for i in range(len(headers))]  # fmt: skip
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in [list(headers), *rows]]  # fmt: skip
+
+
+def render_markdown(comparison: Comparison, *, outputs: bool = True, heading: str = "###") -> str:
+    """The comparison as markdown: headline, changed cases (with base and head output), suites, models."""
+    lines = [f"**Change vs base:** {comparison_headline(comparison)}", ""]
+    for change, title in _TITLES.items():
+        shown = [c for c in comparison.of(change) if change != "added" or c.blocking]
+        if not shown:
+            continue
+        lines += [f"{heading} {title} ({len(shown)})", ""]
+        for case in shown[:LISTED]:
+            lines.extend(_case_markdown(case, outputs=outputs and change in ("regressed", "fixed")))
+        if len(shown) > LISTED:
+            lines += [f"…and {len(shown) - LISTED} more in the comparison JSON.", ""]
+    if comparison.flaky:
+        lines += [f"{heading} Flaky ({len(comparison.flaky)})", ""]
+        lines += [f"- `{md_text(_where(c), 120)}` {md_text(c.nodeid, 160)}{_runs(c)}" for c in comparison.flaky]
+        lines.append("")
+    for title, groups in (("suite", comparison.suites), ("model", comparison.models)):
+        lines += [f"{heading} By {title}", "", "| " + " | ".join([title, *_GROUP_HEADERS]) + " |",
+                  "|" + "|".join("---" for _ in range(len(_GROUP_HEADERS) + 1)) + "|"]  # fmt: skip
+        lines += ["| " + " | ".join([md_text(g.name, 120), *_group_cells(g)]) + " |" for g in groups]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _case_markdown(case: CaseChange, *, outputs: bool) -> list[str]:
+    status = f"{case.base_status or '–'} → {case.head_status or '–'}"
+    summary = f"<code>{md_text(_where(case), 120)}</code> <b>{md_text(case.nodeid, 160)}</b> {status}{_runs(case)}"
+    if not outputs or not (case.base_output or case.head_output):
+        return [f"- {summary}", ""]
+    return [
+        f"<details><summary>{summary}</summary>",
+        "",
+        "Base output:",
+        "",
+        code_block(case.base_output, limit=600),
+        "",
+        "Head output:",
+        "",
+        code_block(case.head_output, limit=600),
+        "",
+        "</details>",
+        "",
+    ]
