@@ -90,6 +90,44 @@ class Call:
     """Response-cache key, when the cache is on."""
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool (function) call the model asked for, as the server returned it."""
+
+    name: str
+    """The function's name."""
+    arguments: Any = None
+    """The arguments parsed from JSON; ``None`` when they were not valid JSON (see ``error``)."""
+    raw_arguments: str = ""
+    """The arguments exactly as the server sent them (a JSON string)."""
+    id: str | None = None
+    """The call's id, when the server gave one."""
+    error: str | None = None
+    """Why ``raw_arguments`` could not be parsed; ``None`` when they were valid JSON."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (run record, cache)."""
+        return {
+            "name": self.name,
+            "arguments": self.arguments,
+            "raw_arguments": self.raw_arguments,
+            "id": self.id,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ToolCall:
+        """Rebuild from ``to_json`` output."""
+        call_id, error = data.get("id"), data.get("error")
+        return cls(
+            name=str(data.get("name", "")),
+            arguments=data.get("arguments"),
+            raw_arguments=str(data.get("raw_arguments", "")),
+            id=str(call_id) if call_id is not None else None,
+            error=str(error) if error is not None else None,
+        )
+
+
 @dataclass(slots=True)
 class Outcome:
     """What came back for one call."""
@@ -110,6 +148,15 @@ class Outcome:
     unsettled_attempts: int = 0
     """Attempts abandoned after the request went out (timeouts, dropped connections, unreadable answers): the
     server may have generated for them, so each is charged its whole reservation."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Tool calls the model asked for (``message.tool_calls``), next to ``text``."""
+    earlier_turns: tuple[Outcome, ...] = ()
+    """In a multi-turn conversation, the outcomes of the turns before this one (this is the last turn)."""
+
+    @property
+    def turns(self) -> tuple[Outcome, ...]:
+        """Every turn's outcome, this one last (a single-turn call is one turn)."""
+        return (*self.earlier_turns, self)
 
     @property
     def total_tokens(self) -> int | None:
@@ -302,6 +349,11 @@ class CaseResult:
     """Calls answered from the response cache (no tokens spent)."""
     replaced_chars: int = 0
     """Invalid characters in the case's answers, replaced at the boundary (reported, never a crash)."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls of the run shown (``ToolCall.to_json``), in the order the model asked for them."""
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    """A multi-turn conversation of the run shown, message by message (``role``, ``content``, ``turn``);
+    empty for a single-turn case."""
 
     @classmethod
     def from_outcomes(

@@ -1,6 +1,15 @@
 """Checks applied to model outputs: one registry, one module per family."""
 
-from helm_eval.checks import _injection, _judges, _pii, _refusal, _secrets, _structured, _text  # noqa: F401 - registers
+from helm_eval.checks import (  # noqa: F401 - registers
+    _injection,
+    _judges,
+    _pii,
+    _refusal,
+    _secrets,
+    _structured,
+    _text,
+    _tools,
+)
 from helm_eval.checks._api import assert_check, check
 from helm_eval.checks._findings import Finding, redact
 from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances

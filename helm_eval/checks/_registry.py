@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -144,6 +144,7 @@ def run_check(
     *,
     messages: Sequence[dict[str, str]] = (),
     judge: JudgeFn | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash.
 
@@ -156,7 +157,9 @@ def run_check(
     with _watching_ctrl_c() as pressed:
         try:
             found = check.fn(
-                CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge)
+                CheckInput(
+                    output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge, options or {}
+                )
             )
         except CheckError as exc:
             return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +35,8 @@ class CheckInput:
     """The chat messages that produced ``output`` (model-graded checks read the question from them)."""
     judge: JudgeFn | None = None
     """The run's judge, for model-graded checks; ``None`` outside a helm-eval run."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The request options of the call (``tools`` offered, ``max_tokens``, ...)."""
 
 
 @dataclass(frozen=True, slots=True)

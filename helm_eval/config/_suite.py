@@ -59,6 +59,12 @@ class Options(_Strict):
     """OpenAI frequency penalty."""
     repetition_penalty: float | None = None
     """vLLM repetition penalty."""
+    tools: list[dict[str, Any]] | None = None
+    """Tools the model may call, sent as given (OpenAI shape: ``{type: function, function: {name, description,
+    parameters}}``); part of the response-cache key. The calls it makes are kept next to its text."""
+    tool_choice: str | dict[str, Any] | None = None
+    """``auto``, ``none``, ``required`` or ``{type: function, function: {name: ...}}``, sent as given (vLLM
+    enforces ``required`` and a named function with guided decoding)."""
     extra_body: dict[str, Any] | None = None
     """Extra request fields passed through unchanged; never the fields a budget reserves for (``max_tokens``,
     ``max_completion_tokens``, ``n``, ``best_of``) or that helm-eval sets itself (``model``, ``messages``,

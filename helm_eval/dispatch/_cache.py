@@ -23,7 +23,7 @@ from typing import Any
 
 from helm_eval._errors import StorageError
 from helm_eval._fs import make_private_dir
-from helm_eval._records import Call, Outcome
+from helm_eval._records import Call, Outcome, ToolCall
 
 CACHE_VERSION = 1
 """Version of the key and of the stored answer. The weights identity (revision, digest) changed the value of
@@ -137,6 +137,7 @@ class ResponseCache:
             model=str(data.get("model", "")),
             finish_reason=data.get("finish_reason"),
             cache_hit=True,
+            tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or [] if isinstance(c, dict)),
         )
 
     def put(self, key: str, outcome: Outcome) -> None:
@@ -152,6 +153,7 @@ class ResponseCache:
             "model": outcome.model,
             "finish_reason": outcome.finish_reason,
             "usage": [outcome.prompt_tokens, outcome.completion_tokens],
+            "tool_calls": [c.to_json() for c in outcome.tool_calls],
         }
         try:
             conn.execute(

@@ -50,6 +50,7 @@ from helm_eval.ledger import (
     trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
+from helm_eval.pipeline._conversation import shown_tool_calls
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
@@ -429,6 +430,8 @@ class Pipeline:
         result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
         outcomes = gathered.outcomes
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
+        if outcomes:
+            result.tool_calls = shown_tool_calls(outcomes[verdict.shown], scrub)
         shown = verdict.runs[verdict.shown] if verdict.runs else []
         result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
         if verdict.cut is not None:

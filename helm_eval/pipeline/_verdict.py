@@ -77,7 +77,9 @@ class CaseJudge:
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
     """Apply one assertion with the judge at hand; re-judge a near-threshold verdict when configured."""
     calls_before = len(judge.outcomes)
-    verdict = run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge)
+    verdict = run_check(
+        assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge, options=case.options
+    )
     rejudge = judge.spec.rejudge
     used_judge = len(judge.outcomes) > calls_before
     if (
@@ -93,7 +95,13 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
     verdicts = [verdict]
     for offset in range(1, rejudge.times):
         again = run_check(
-            assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge.with_seed_offset(offset)
+            assertion,
+            outcome.text,
+            outcome,
+            case.vars,
+            messages=case.messages,
+            judge=judge.with_seed_offset(offset),
+            options=case.options,
         )
         if again.status == "error":
             return again

@@ -18,6 +18,9 @@ from helm_eval.serve import ServerStartError, VLLMServer
 from tests.conftest import vllm_unavailable
 
 MODEL_NAME = "smollm2"
+TOOL_ARGS = ("--enable-auto-tool-choice", "--tool-call-parser", "pythonic")
+"""Tool calling on: vLLM wants a parser for any ``tool_choice`` but ``none``. SmolLM2's chat template has no tool
+tokens, so the ``pythonic`` parser (plain-text ``[f(x=1)]`` calls) fits; requests without tools are unchanged."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,7 +36,9 @@ def vllm(vllm_python: str, model_dir: Path, tmp_path_factory: pytest.TempPathFac
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
     started = time.monotonic()
     try:
-        server = VLLMServer(model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log)
+        server = VLLMServer(
+            model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log, extra_args=TOOL_ARGS
+        )
         server.start()
         server.wait_ready()
     except ServerStartError as exc:
