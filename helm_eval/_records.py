@@ -28,6 +28,8 @@ class Assertion:
     negate: bool = False
     line: int | None = None
     """1-based line of the assertion in its suite file, when it came from one."""
+    turn: int | None = None
+    """In a multi-turn conversation, the 1-based turn whose answer is checked; ``None``: the last turn."""
 
     @property
     def label(self) -> str:
@@ -63,6 +65,9 @@ class Case:
     """Higher is admitted first and cut last under a budget."""
     input_allow: tuple[str, ...] = ()
     """What the input guardrails let through: families (``pii``, ``secrets``) or entity types (``email``)."""
+    followups: tuple[str, ...] = ()
+    """User messages of a multi-turn conversation after the first turn (``messages``), rendered; each is sent
+    once the model has answered the turn before it, with its own answers in the history."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
+from helm_eval.collect._conversation import check_turns
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.config import (
@@ -97,14 +98,22 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                 )
                 rendered = tuple(
                     Assertion(
-                        a.type, renderer.render_value(a.value, variables), a.threshold, a.weight, a.negate, a.line
+                        a.type,
+                        renderer.render_value(a.value, variables),
+                        a.threshold,
+                        a.weight,
+                        a.negate,
+                        a.line,
+                        a.turn,
                     )
                     for a in assertions
                 )
+                followups = tuple(renderer.render(text, variables) for text in test.turns or default.turns or [])
             except TemplateProblem as exc:
                 where = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
                 raise SuiteError(name, test_line, f"tests[{index}]{where}: {exc}") from None
-            case_chars = vars_chars + sum(len(m["content"]) for m in messages)
+            check_turns(name, rendered, len(followups) + 1)
+            case_chars = vars_chars + sum(len(m["content"]) for m in messages) + sum(map(len, followups))
             suite_chars += case_chars
             if case_chars > MAX_CASE_CHARS:
                 raise SuiteError(
@@ -140,6 +149,7 @@ def load_suite(path: Path, name: str, defaults: Options | None = None) -> list[C
                     prompt_label=prompt.label if len(prompts) > 1 else None,
                     priority=_first_int(test.priority, default.priority, spec.priority),
                     input_allow=input_allow,
+                    followups=followups,
                 )
             )
     return cases
@@ -253,7 +263,7 @@ def _assertions(
             field = ".".join(str(p) for p in loc[:-1]) if loc[0] == "defaultTest" else f"tests[{loc[1]}]"
             raise SuiteError(name, line, f"{field}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)
-        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line))
+        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line, spec.turn))
     return result
 
 

@@ -105,6 +105,9 @@ class AssertionSpec(_Strict):
     """Relative weight in the case's score."""
     metric: str | None = None
     """Optional name to report this assertion under."""
+    turn: int | None = Field(default=None, ge=1)
+    """In a multi-turn test (``turns``), the 1-based turn whose answer is checked (1 is the prompt's); by default
+    the last turn."""
 
 
 class InputGuardrailsSpec(_Strict):
@@ -152,6 +155,10 @@ class TestSpec(_Strict):
     """Higher runs first and is cut last when a budget cannot fit every case (default 0)."""
     guardrails: GuardrailsSpec | None = None
     """Guardrail settings, e.g. ``{inputs: {allow: [email]}}``; allowances add up over suite, defaultTest, test."""
+    turns: list[str] | None = Field(default=None, min_length=1)
+    """A multi-turn conversation: user messages sent after the prompt, one per turn, each once the model has
+    answered the turn before (its own answers stay in the history). ``{{var}}`` placeholders are filled in.
+    Assertions check the last turn unless they name a ``turn``."""
 
     @field_validator("tags")
     @classmethod

@@ -50,7 +50,7 @@ from helm_eval.ledger import (
     trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
-from helm_eval.pipeline._conversation import shown_tool_calls
+from helm_eval.pipeline._conversation import all_turns, converse, shown_tool_calls, transcript
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
@@ -70,6 +70,8 @@ class _Ticket:
     futures: list[concurrent.futures.Future[Outcome]] = field(default_factory=list)
     denial: Denial | None = None
     blocked: InputBlocked | None = None
+    conversed: list[Outcome] | None = None
+    """A multi-turn case's outcomes, one per repeat, each the last turn with the earlier ones in it."""
 
 
 @dataclass(slots=True)
@@ -331,7 +333,14 @@ class Pipeline:
             raise ticket.blocked
         if ticket.denial is not None:
             raise BudgetCut(ticket.denial)
-        return [future.result() for future in ticket.futures]
+        outcomes = [future.result() for future in ticket.futures]
+        if not case.followups:
+            return outcomes
+        if ticket.conversed is None:
+            # the later turns depend on the model's answers: each is sent when the turn before it is in, through
+            # ``call`` (admission, cache, budget, ledger) like any other call of the run
+            ticket.conversed = [converse(self.call, case, c, o) for c, o in zip(ticket.calls, outcomes, strict=True)]
+        return ticket.conversed
 
     def calls_of(self, case: Case) -> list[Call]:
         """The calls sent for ``case`` (with estimates and reservations), once submitted."""
@@ -387,21 +396,22 @@ class Pipeline:
         """
         started = time.perf_counter()
         outcomes = self.outcomes(case)
+        turns = all_turns(outcomes)
         result = CaseResult.from_outcomes(
             nodeid or case_key(case),
             case.file,
             case.line,
-            outcomes,
+            turns,
             threshold=case.threshold,
             duration_s=time.perf_counter() - started,
         )
         calls = self.calls_of(case)
-        result.cost_usd = self.recorder.case_cost(outcomes)
+        result.cost_usd = self.recorder.case_cost(turns)
         estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
         result.estimated_prompt_tokens = sum(estimates) if estimates else None
         result.owner = calls[0].owner if calls else self.owner(case)
         result.tags = list(case.tags)
-        failed = [o for o in outcomes if o.error]
+        failed = [o for o in turns if o.error]
         if not failed:
             return Gathered(outcomes, result)
         result.status = "error"
@@ -409,7 +419,7 @@ class Pipeline:
         endpoint = self.endpoints.get(failed[0].endpoint)
         url = endpoint.base_url if endpoint is not None else "?"
         explanation = (
-            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(outcomes)} calls "
+            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(turns)} calls "
             f"to endpoint {failed[0].endpoint!r} ({url}) failed: {failed[0].error}"
         )
         return Gathered(outcomes, result, self.redactor.scrub(explanation))
@@ -417,7 +427,7 @@ class Pipeline:
     def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
         """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
         verdict = judge_case(self, case, gathered.outcomes, self.settings.config.judge)
-        self.redactor.learn(case, gathered.outcomes)
+        self.redactor.learn(case, all_turns(gathered.outcomes))
         scrub = self.redactor.scrub
         result = gathered.result
         if verdict.judge.outcomes:
@@ -432,6 +442,7 @@ class Pipeline:
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
         if outcomes:
             result.tool_calls = shown_tool_calls(outcomes[verdict.shown], scrub)
+            result.transcript = transcript(case, outcomes[verdict.shown], scrub)
         shown = verdict.runs[verdict.shown] if verdict.runs else []
         result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
         if verdict.cut is not None:

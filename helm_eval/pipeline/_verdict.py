@@ -8,6 +8,7 @@ the next seeds, and the majority decides.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
 from helm_eval.checks import CheckError, run_check
 from helm_eval.config import BudgetCut, JudgeSpec
+from helm_eval.pipeline._conversation import history
 
 
 class Caller(Protocol):
@@ -77,9 +79,16 @@ class CaseJudge:
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
     """Apply one assertion with the judge at hand; re-judge a near-threshold verdict when configured."""
     calls_before = len(judge.outcomes)
+    turns = len(outcome.turns)
+    turn = min(assertion.turn or turns, turns)
+    messages = history(case, outcome, turn) if turns > 1 else case.messages
+    if turn < turns:
+        outcome = outcome.turns[turn - 1]
     verdict = run_check(
-        assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge, options=case.options
+        assertion, outcome.text, outcome, case.vars, messages=messages, judge=judge, options=case.options
     )
+    if assertion.turn is not None and turns > 1:
+        verdict = dataclasses.replace(verdict, reason=f"turn {turn}: {verdict.reason}")
     rejudge = judge.spec.rejudge
     used_judge = len(judge.outcomes) > calls_before
     if (
@@ -99,7 +108,7 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
             outcome.text,
             outcome,
             case.vars,
-            messages=case.messages,
+            messages=messages,
             judge=judge.with_seed_offset(offset),
             options=case.options,
         )
