@@ -1,11 +1,15 @@
 """Checks applied to model outputs: one registry, one module per family."""
 
 from helm_eval.checks import (  # noqa: F401 - registers
+    _cost,
     _injection,
     _judges,
     _pii,
+    _reference,
     _refusal,
     _secrets,
+    _sets,
+    _shape,
     _structured,
     _text,
     _tools,
@@ -20,6 +24,7 @@ from helm_eval.checks._registry import (
     CheckInput,
     CheckOutput,
     CheckType,
+    EmbedFn,
     JudgeFn,
     parse_type,
     register,
@@ -35,6 +40,7 @@ __all__ = [
     "CheckInput",
     "CheckOutput",
     "CheckType",
+    "EmbedFn",
     "Finding",
     "InputBlocked",
     "JudgeFn",

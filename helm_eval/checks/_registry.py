@@ -27,6 +27,7 @@ from helm_eval.checks._types import (
     CheckInput,
     CheckOutput,
     CheckType,
+    EmbedFn,
     JudgeFn,
     Validator,
     ValueRule,
@@ -145,6 +146,8 @@ def run_check(
     messages: Sequence[dict[str, str]] = (),
     judge: JudgeFn | None = None,
     options: Mapping[str, Any] | None = None,
+    cost_usd: float | None = None,
+    embed: EmbedFn | None = None,
 ) -> Verdict:
     """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash.
 
@@ -158,7 +161,16 @@ def run_check(
         try:
             found = check.fn(
                 CheckInput(
-                    output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge, options or {}
+                    output,
+                    assertion.value,
+                    assertion.threshold,
+                    outcome,
+                    vars or {},
+                    messages,
+                    judge,
+                    options or {},
+                    cost_usd,
+                    embed,
                 )
             )
         except CheckError as exc:
@@ -218,6 +230,7 @@ __all__ = [
     "CheckOutput",
     "CheckRegistry",
     "CheckType",
+    "EmbedFn",
     "JudgeFn",
     "Validator",
     "ValueRule",

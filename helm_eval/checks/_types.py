@@ -18,6 +18,11 @@ JudgeFn = Callable[[Sequence[dict[str, str]], dict[str, Any]], Outcome]
 ``CheckError`` when the call fails for good. Provided by the run, so judge calls go through the one pipeline."""
 
 
+EmbedFn = Callable[[Sequence[str]], list[list[float]]]
+"""Embeds texts with the project's embedding endpoint (one vector per text); raises ``CheckError`` when the call
+fails. Provided by the run, so embedding calls go through the one pipeline (budget, cache, ledger)."""
+
+
 class CheckError(HelmEvalError):
     """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
 
@@ -37,6 +42,10 @@ class CheckInput:
     """The run's judge, for model-graded checks; ``None`` outside a helm-eval run."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The request options of the call (``tools`` offered, ``max_tokens``, ...)."""
+    cost_usd: float | None = None
+    """What the call cost (every turn of a conversation), when a per-token price is known."""
+    embed: EmbedFn | None = None
+    """The run's embedding endpoint, for ``similar``; ``None`` when none is configured."""
 
 
 @dataclass(frozen=True, slots=True)

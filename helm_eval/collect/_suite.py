@@ -9,7 +9,7 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
-from helm_eval.collect._conversation import check_turns
+from helm_eval.collect._conversation import check_turns, nested_assertions
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
 from helm_eval.collect._template import Renderer, TemplateProblem
 from helm_eval.config import (
@@ -263,7 +263,12 @@ def _assertions(
             field = ".".join(str(p) for p in loc[:-1]) if loc[0] == "defaultTest" else f"tests[{loc[1]}]"
             raise SuiteError(name, line, f"{field}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)
-        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line, spec.turn))
+        value = spec.value
+        if kind == "assert-set":
+            value = nested_assertions(name, data, spec, (*loc, index), line, root, _assertions)
+        elif spec.assert_ is not None:
+            raise SuiteError(name, line, f"assertion {spec.type!r}: only assert-set takes nested assert:")
+        result.append(Assertion(kind, value, spec.threshold, spec.weight, negate, line, spec.turn))
     return result
 
 

@@ -105,6 +105,8 @@ class AssertionSpec(_Strict):
     """Relative weight in the case's score."""
     metric: str | None = None
     """Optional name to report this assertion under."""
+    assert_: list[AssertionSpec] | None = Field(default=None, alias="assert")
+    """For ``assert-set``: the nested assertions, judged together (all must pass, or a share of ``threshold``)."""
     turn: int | None = Field(default=None, ge=1)
     """In a multi-turn test (``turns``), the 1-based turn whose answer is checked (1 is the prompt's); by default
     the last turn."""

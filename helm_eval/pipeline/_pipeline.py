@@ -32,7 +32,7 @@ from types import TracebackType
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
-from helm_eval.checks import CheckError, InputBlocked, scan_inputs
+from helm_eval.checks import CheckError, EmbedFn, InputBlocked, scan_inputs
 from helm_eval.config import ENV_API_KEY, BudgetCut, EndpointError, HelmEvalError, JudgeSpec, ProjectConfig, SuiteError
 from helm_eval.dispatch import Breaker, Dispatcher, Endpoint
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
@@ -212,6 +212,14 @@ class Pipeline:
         if model is None:
             raise CheckError(f"no model for judge endpoint {name!r}: set judge.model or the endpoint's model")
         return name, endpoint.base_url, model
+
+    def cost_of(self, outcomes: Sequence[Outcome]) -> float | None:
+        """Token-priced cost of ``outcomes`` (a ``cost`` check's figure); ``None`` when no price is known."""
+        return self.recorder.case_cost(outcomes)
+
+    def embedder(self, case: Case) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through the pipeline; ``None`` when no embedding endpoint is set."""
+        return None
 
     def _endpoint_of(self, call: Call) -> Endpoint:
         return self.endpoints[call.endpoint]

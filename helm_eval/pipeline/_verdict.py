@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from helm_eval._records import Assertion, Call, Case, Outcome, Verdict
 from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
-from helm_eval.checks import CheckError, run_check
+from helm_eval.checks import CheckError, EmbedFn, run_check
 from helm_eval.config import BudgetCut, JudgeSpec
 from helm_eval.pipeline._conversation import history
 
@@ -30,6 +30,14 @@ class Caller(Protocol):
 
     def judge_target(self, spec: JudgeSpec) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; raises ``CheckError`` when it cannot be resolved."""
+        ...
+
+    def cost_of(self, outcomes: Sequence[Outcome]) -> float | None:
+        """Token-priced cost of ``outcomes``; ``None`` when no per-token price is known."""
+        ...
+
+    def embedder(self, case: Case) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through the pipeline; ``None`` when no embedding endpoint is set."""
         ...
 
 
@@ -84,9 +92,23 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
     messages = history(case, outcome, turn) if turns > 1 else case.messages
     if turn < turns:
         outcome = outcome.turns[turn - 1]
-    verdict = run_check(
-        assertion, outcome.text, outcome, case.vars, messages=messages, judge=judge, options=case.options
-    )
+    cost = judge.caller.cost_of(outcome.turns)  # the whole conversation, or the one turn asked about
+    embed = judge.caller.embedder(case)
+
+    def check(with_judge: CaseJudge) -> Verdict:
+        return run_check(
+            assertion,
+            outcome.text,
+            outcome,
+            case.vars,
+            messages=messages,
+            judge=with_judge,
+            options=case.options,
+            cost_usd=cost,
+            embed=embed,
+        )
+
+    verdict = check(judge)
     if assertion.turn is not None and turns > 1:
         verdict = dataclasses.replace(verdict, reason=f"turn {turn}: {verdict.reason}")
     rejudge = judge.spec.rejudge
@@ -103,15 +125,7 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
         return verdict
     verdicts = [verdict]
     for offset in range(1, rejudge.times):
-        again = run_check(
-            assertion,
-            outcome.text,
-            outcome,
-            case.vars,
-            messages=messages,
-            judge=judge.with_seed_offset(offset),
-            options=case.options,
-        )
+        again = check(judge.with_seed_offset(offset))
         if again.status == "error":
             return again
         verdicts.append(again)
