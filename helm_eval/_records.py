@@ -155,6 +155,8 @@ class Outcome:
     server may have generated for them, so each is charged its whole reservation."""
     tool_calls: tuple[ToolCall, ...] = ()
     """Tool calls the model asked for (``message.tool_calls``), next to ``text``."""
+    embeddings: tuple[tuple[float, ...], ...] = ()
+    """For an embedding call, one vector per text sent; empty for a chat call."""
     earlier_turns: tuple[Outcome, ...] = ()
     """In a multi-turn conversation, the outcomes of the turns before this one (this is the last turn)."""
 

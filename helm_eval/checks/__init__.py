@@ -10,6 +10,7 @@ from helm_eval.checks import (  # noqa: F401 - registers
     _secrets,
     _sets,
     _shape,
+    _similar,
     _structured,
     _text,
     _tools,

@@ -12,6 +12,7 @@ from helm_eval._errors import (
     SuiteError,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
+from helm_eval.config._embedding import EmbeddingSpec
 from helm_eval.config._judge import JudgeSpec, RejudgeSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
@@ -52,6 +53,7 @@ __all__ = [
     "BudgetSpec",
     "ConfigError",
     "DefaultTestSpec",
+    "EmbeddingSpec",
     "EndpointError",
     "EndpointSpec",
     "HelmEvalError",

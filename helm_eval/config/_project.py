@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from helm_eval.config._budget import BudgetSpec, Price
+from helm_eval.config._embedding import EmbeddingSpec
 from helm_eval.config._errors import ConfigError, SuiteError
 from helm_eval.config._judge import JudgeSpec
 from helm_eval.config._suite import Options, _Strict
@@ -119,6 +120,8 @@ class ProjectConfig(_Strict):
     URL for a shared ledger, or ``off``."""
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     """The endpoint and sampling of model-graded checks (``g-eval``, ``llm-rubric``, ...); see docs/judges.md."""
+    embedding: EmbeddingSpec | None = None
+    """The endpoint of the ``similar`` check's embeddings (``/v1/embeddings``); see docs/suites.md."""
 
     @field_validator("cache_ttl")
     @classmethod
@@ -148,6 +151,9 @@ class ProjectConfig(_Strict):
         if self.judge.endpoint is not None and self.endpoints and self.judge.endpoint not in self.endpoints:
             known = ", ".join(sorted(self.endpoints))
             raise ValueError(f"judge.endpoint {self.judge.endpoint!r} is not among the endpoints ({known})")
+        if self.embedding is not None and self.endpoints and self.embedding.endpoint not in self.endpoints:
+            known = ", ".join(sorted(self.endpoints))
+            raise ValueError(f"embedding.endpoint {self.embedding.endpoint!r} is not among the endpoints ({known})")
         return self
 
 

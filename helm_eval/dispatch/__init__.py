@@ -4,10 +4,12 @@ from helm_eval.dispatch._breaker import DEAD_AFTER, Breaker
 from helm_eval.dispatch._cache import CACHE_VERSION, CacheStats, Pruned, ResponseCache, cache_key
 from helm_eval.dispatch._client import Endpoint, build_payload, list_models, parse_retry_after
 from helm_eval.dispatch._dispatcher import Dispatcher
+from helm_eval.dispatch._embeddings import EMBEDDING
 
 __all__ = [
     "CACHE_VERSION",
     "DEAD_AFTER",
+    "EMBEDDING",
     "Breaker",
     "CacheStats",
     "Dispatcher",

@@ -21,6 +21,7 @@ from helm_eval._records import Call, Outcome, ToolCall
 from helm_eval._text import clean_text, inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
 from helm_eval.dispatch._breaker import Breaker
+from helm_eval.dispatch._embeddings import EMBEDDING, embedding_outcome, embedding_payload
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.25
@@ -160,8 +161,9 @@ class ChatClient:
         ``slots`` bounds requests in flight; it is released while backing off so a waiting retry does not hold
         capacity that other calls could use. Once ``breaker`` is open the call ends at once, unsent.
         """
-        body = json.dumps(build_payload(call)).encode()
-        url = f"{endpoint.base_url}/chat/completions"
+        embedding = call.kind == EMBEDDING
+        body = json.dumps(embedding_payload(call) if embedding else build_payload(call)).encode()
+        url = f"{endpoint.base_url}/embeddings" if embedding else f"{endpoint.base_url}/chat/completions"
         timeout = aiohttp.ClientTimeout(total=endpoint.timeout)
         last_error = ""
         unsettled = 0
@@ -182,7 +184,13 @@ class ChatClient:
                 try:
                     data, replaced = await self._post(url, body, endpoint.headers(), timeout)
                     latency_ms = (time.perf_counter() - started) * 1000
-                    outcome, cleaned = _outcome(data, endpoint, call, latency_ms, attempt)
+                    if embedding:
+                        try:
+                            outcome, cleaned = embedding_outcome(data, endpoint.name, call, latency_ms, attempt), 0
+                        except ValueError as exc:
+                            raise _Malformed(str(exc)) from None
+                    else:
+                        outcome, cleaned = _outcome(data, endpoint, call, latency_ms, attempt)
                     self.replaced_chars += replaced + cleaned
                     outcome.replaced_chars = replaced + cleaned
                     outcome.unsettled_attempts = unsettled

@@ -51,6 +51,7 @@ from helm_eval.ledger import (
 )
 from helm_eval.pipeline._admission import Admission
 from helm_eval.pipeline._conversation import all_turns, converse, shown_tool_calls, transcript
+from helm_eval.pipeline._embedder import Embedder
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
@@ -217,9 +218,13 @@ class Pipeline:
         """Token-priced cost of ``outcomes`` (a ``cost`` check's figure); ``None`` when no price is known."""
         return self.recorder.case_cost(outcomes)
 
-    def embedder(self, case: Case) -> EmbedFn | None:
-        """Embeds texts for ``case``'s checks through the pipeline; ``None`` when no embedding endpoint is set."""
-        return None
+    def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through ``call``; ``None`` when no embedding endpoint is configured.
+
+        Admitted, cached, budgeted and recorded as ``embedding`` ledger rows; each outcome goes to ``outcomes``.
+        """
+        spec = self.settings.config.embedding
+        return None if spec is None else Embedder(self, case, spec, outcomes)
 
     def _endpoint_of(self, call: Call) -> Endpoint:
         return self.endpoints[call.endpoint]

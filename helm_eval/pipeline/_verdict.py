@@ -36,8 +36,11 @@ class Caller(Protocol):
         """Token-priced cost of ``outcomes``; ``None`` when no per-token price is known."""
         ...
 
-    def embedder(self, case: Case) -> EmbedFn | None:
-        """Embeds texts for ``case``'s checks through the pipeline; ``None`` when no embedding endpoint is set."""
+    def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through the pipeline; ``None`` without an embedding endpoint.
+
+        Each call's outcome is appended to ``outcomes``.
+        """
         ...
 
 
@@ -93,7 +96,7 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
     if turn < turns:
         outcome = outcome.turns[turn - 1]
     cost = judge.caller.cost_of(outcome.turns)  # the whole conversation, or the one turn asked about
-    embed = judge.caller.embedder(case)
+    embed = judge.caller.embedder(case, judge.outcomes)  # counted with the judge's tokens and cost
 
     def check(with_judge: CaseJudge) -> Verdict:
         return run_check(

