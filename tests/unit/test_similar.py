@@ -102,4 +102,5 @@ def test_a_bundled_model_zip_unpacks_only_inside_its_directory(tmp_path: Path) -
         _unzip_model(bad, tmp_path / "other")
     assert not (tmp_path / "escaped.json").exists()
     assert serve_args("all-minilm") == ("--runner", "pooling")
-    assert serve_args("smollm2") == ()
+    assert "--tool-call-parser" in serve_args("smollm2")
+    assert serve_args("/some/local/model") == ()
