@@ -95,7 +95,8 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
     messages = history(case, outcome, turn) if turns > 1 else case.messages
     if turn < turns:
         outcome = outcome.turns[turn - 1]
-    cost = judge.caller.cost_of(outcome.turns)  # the whole conversation, or the one turn asked about
+    # the whole conversation, or the one turn asked about
+    cost = judge.caller.cost_of([outcome] if assertion.turn is not None else outcome.turns)
     embed = judge.caller.embedder(case, judge.outcomes)  # counted with the judge's tokens and cost
 
     def check(with_judge: CaseJudge) -> Verdict:
