@@ -206,6 +206,9 @@ def resolve_model(model: str) -> tuple[str, str]:
 
 
 def serve_args(model: str) -> tuple[str, ...]:
-    """VLLM arguments a bundled model needs (``--runner pooling`` for the embedding model); none for others."""
+    """The vLLM arguments a bundled model is served with; none for a model that is not bundled.
+
+    Tool calling for smollm2, ``--runner pooling`` for the embedding model.
+    """
     spec = KNOWN_MODELS.get(model.lower())
-    return spec.serve_args if isinstance(spec, ZipWheel) else ()
+    return spec.serve_args if spec is not None else ()
