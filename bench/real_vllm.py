@@ -60,7 +60,10 @@ import aiohttp
 from _common import ROOT, save
 
 MODEL_DIR = Path.home() / ".cache" / "helm-eval" / "models" / "SmolLM2-135M-Instruct"
-VLLM_PYTHON = Path.home() / ".cache" / "helm-eval" / "vllm-venv" / "bin" / "python"
+VLLM_PYTHON = Path(
+    os.environ.get("HELM_EVAL_VLLM_PYTHON") or Path.home() / ".cache" / "helm-eval" / "vllm-venv" / "bin" / "python"
+)
+"""The Python that runs ``vllm bench serve``: ``HELM_EVAL_VLLM_PYTHON`` (a GPU runner's vllm), else the CPU venv."""
 LAUNCHER = ROOT / "helm_eval" / "serve" / "_launcher.py"
 BENCH_DEPS = Path.home() / ".cache" / "helm-eval" / "real_vllm-bench-deps"
 """``vllm bench serve --dataset-name custom`` reads JSONL with pandas (vllm's ``[bench]`` extra), which the

@@ -84,3 +84,10 @@ class BudgetCut(HelmEvalError):
     def __init__(self, denial: Any) -> None:
         super().__init__(f"budget: {denial}")
         self.denial = denial
+
+
+class Unavailable(EndpointError):
+    """None of a case's endpoints (its own and their fallbacks) could answer, under ``on_unavailable: skip``.
+
+    Such a case is skipped with this reason rather than made an error.
+    """

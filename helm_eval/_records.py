@@ -159,6 +159,12 @@ class Outcome:
     """For an embedding call, one vector per text sent; empty for a chat call."""
     earlier_turns: tuple[Outcome, ...] = ()
     """In a multi-turn conversation, the outcomes of the turns before this one (this is the last turn)."""
+    unavailable: bool = False
+    """The error is the endpoint's, not the request's: refused or dropped connections, timeouts or 5xx after
+    every retry, or its breaker open. Such a call goes to the endpoint's fallback when it has one."""
+    failed_over_from: str | None = None
+    """The endpoint the call was routed to when another one (its fallback) answered it; ``endpoint`` is the one
+    that answered."""
 
     @property
     def turns(self) -> tuple[Outcome, ...]:
@@ -361,6 +367,10 @@ class CaseResult:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     """A multi-turn conversation of the run shown, message by message (``role``, ``content``, ``turn``);
     empty for a single-turn case."""
+    failed_over: int = 0
+    """Calls of the case answered by a fallback endpoint instead of the one they were routed to."""
+    failed_over_from: str | None = None
+    """The endpoint those calls were routed to (``endpoint`` is the one that answered)."""
 
     @classmethod
     def from_outcomes(
@@ -383,6 +393,8 @@ class CaseResult:
             calls=len(outcomes),
             cache_hits=sum(1 for o in outcomes if o.cache_hit),
             replaced_chars=sum(o.replaced_chars for o in outcomes),
+            failed_over=sum(1 for o in outcomes if o.failed_over_from is not None),
+            failed_over_from=next((o.failed_over_from for o in outcomes if o.failed_over_from), None),
             **extra,
         )
 
@@ -445,8 +457,18 @@ class RunRecord:
             "cost_usd": _sum_cost(self.cases),
             "judge_tokens": sum(c.judge_tokens for c in self.cases),
             "replaced_chars": sum(c.replaced_chars for c in self.cases),
+            "failed_over": sum(c.failed_over for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),
         }
+
+    def failovers(self) -> dict[tuple[str, str], int]:
+        """Calls answered by a fallback, by (endpoint routed to, endpoint that answered)."""
+        counts: dict[tuple[str, str], int] = {}
+        for case in self.cases:
+            if case.failed_over and case.failed_over_from:
+                pair = (case.failed_over_from, case.endpoint)
+                counts[pair] = counts.get(pair, 0) + case.failed_over
+        return counts
 
     def to_json(self) -> dict[str, Any]:
         """The run record as written by ``--helm-eval-report``."""

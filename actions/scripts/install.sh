@@ -3,6 +3,7 @@
 # actions/serve and actions/report share it). The venv sees the runner Python's packages (--system-site-packages),
 # so Python tests can import what the workflow installed before. Inputs come through the environment only.
 #   HELM_EVAL_SOURCE   what to pip install (the action's checkout)
+#   HELM_EVAL_VERSION  a released version to install from the package registry instead (e.g. 0.1.0); empty = SOURCE
 set -euo pipefail
 venv="${RUNNER_TEMP:?}/helm-eval-venv"
 if [ -x "$venv/bin/helm-eval" ]; then
@@ -15,7 +16,21 @@ command -v "$python" >/dev/null 2>&1 || python=python
   echo "::error title=helm-eval::helm-eval needs Python >= 3.11 (set the python-version input)"
   exit 1
 }
+version="${HELM_EVAL_VERSION:-}"
+# a version is a release number, nothing else: no URL, no path, no extra pip option slipped in through the input
+if [ -n "$version" ] && ! [[ "$version" =~ ^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?$ ]]; then
+  echo "::error title=helm-eval::version input: expected a release number such as 0.1.0"
+  exit 1
+fi
 "$python" -m venv --system-site-packages "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${HELM_EVAL_SOURCE:?}"
-"$venv/bin/helm-eval" --help >/dev/null
-echo "helm-eval installed in $venv"
+if [ -n "$version" ]; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "helm-eval==$version"
+else
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${HELM_EVAL_SOURCE:?}"
+fi
+installed=$("$venv/bin/helm-eval" --version)
+if [ -n "$version" ] && [ "$installed" != "helm-eval $version" ]; then
+  echo "::error title=helm-eval::asked for helm-eval $version, got: $installed"
+  exit 1
+fi
+echo "$installed installed in $venv"

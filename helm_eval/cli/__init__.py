@@ -10,15 +10,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from helm_eval import __version__
 from helm_eval.config import HelmEvalError
 
+SCHEMA_KINDS = ("suite", "config")
 
-def _schema(args: argparse.Namespace) -> int:
+
+def schema_text(kind: str) -> str:
+    """The JSON Schema of a suite file (``suite``) or of helm-eval.yaml (``config``), as ``helm-eval schema`` prints it.
+
+    The same text ships in the package as ``helm_eval/schemas/<kind>.schema.json`` for editors.
+    """
     from helm_eval.config import ProjectConfig, SuiteSpec
 
-    model = ProjectConfig if args.kind == "config" else SuiteSpec
+    model = ProjectConfig if kind == "config" else SuiteSpec
     schema = model.model_json_schema(by_alias=True)
-    if args.kind == "suite":
+    if kind == "suite":
         from helm_eval.checks import REGISTRY
 
         names = REGISTRY.names()
@@ -27,8 +34,12 @@ def _schema(args: argparse.Namespace) -> int:
         # a team's own check named by import path (python:mypkg.checks:fn) is valid too
         type_field["anyOf"] = [known, {"type": "string", "pattern": "^(not-)?python:[^:]+:[^:]+$"}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "helm-eval config" if args.kind == "config" else "helm-eval suite"
-    text = json.dumps(schema, indent=2) + "\n"
+    schema["title"] = "helm-eval config" if kind == "config" else "helm-eval suite"
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = schema_text(args.kind)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -84,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="helm-eval",
         description="LLM evaluation suites and guardrails in CI. Run suites with: pytest --helm-eval",
     )
+    parser.add_argument("--version", action="version", version=f"helm-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the suite format (or of helm-eval.yaml)")
@@ -119,9 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     from helm_eval.cli._cache import add_cache_command
+    from helm_eval.cli._doctor import add_doctor_command
+    from helm_eval.cli._init import add_init_command
     from helm_eval.cli._plan import add_plan_command
     from helm_eval.report import add_cost_command, add_report_command
 
+    add_init_command(sub)
+    add_doctor_command(sub)
     add_plan_command(sub)
     add_cache_command(sub)
     add_cost_command(sub)

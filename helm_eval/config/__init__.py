@@ -10,6 +10,7 @@ from helm_eval._errors import (
     SetupError,
     StorageError,
     SuiteError,
+    Unavailable,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
 from helm_eval.config._embedding import EmbeddingSpec
@@ -79,6 +80,7 @@ __all__ = [
     "SuiteError",
     "SuiteSpec",
     "TestSpec",
+    "Unavailable",
     "find_config_file",
     "line_of",
     "load_project_config",

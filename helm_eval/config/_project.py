@@ -67,6 +67,14 @@ class EndpointSpec(_Strict):
     """The weights' version behind this endpoint (a date, a commit, a tag: ``"2026-11-20"``). When set it is the
     model's identity in the response cache instead of the path the server reports or a digest of the weights:
     change it whenever the weights change, and answers cached for the old weights stop being served."""
+    adaptive: bool = True
+    """Adapt the requests in flight to what the server takes, up to ``max_concurrency``: halve on 429, 503 and
+    timeouts, grow back by one per round of answers, and keep vLLM's queue (``/metrics``) short. ``false`` keeps
+    ``max_concurrency`` in flight whatever the server says."""
+    fallback: list[str] = Field(default_factory=list)
+    """Endpoints to send a call to, in order, when this one cannot answer it: connection refused or dropped,
+    timeouts or 5xx after every retry, or its circuit breaker open. A fallback serving another model answers
+    with its own model (recorded, priced and cached as that model). See docs/failover.md."""
 
     @field_validator("revision", mode="before")
     @classmethod
@@ -118,6 +126,10 @@ class ProjectConfig(_Strict):
     ledger: str | None = None
     """Where every call is recorded: a SQLite path (default ``.helm-eval/ledger.sqlite``), a ``postgresql://``
     URL for a shared ledger, or ``off``."""
+    on_unavailable: Literal["error", "skip"] = "error"
+    """A case none of whose endpoints (its own and their fallbacks) can answer: ``error`` (each such case is an
+    error, and the summary names the endpoints that went down once) or ``skip`` (skipped with the reason: for
+    optional suites)."""
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     """The endpoint and sampling of model-graded checks (``g-eval``, ``llm-rubric``, ...); see docs/judges.md."""
     embedding: EmbeddingSpec | None = None
@@ -154,6 +166,15 @@ class ProjectConfig(_Strict):
         if self.embedding is not None and self.endpoints and self.embedding.endpoint not in self.endpoints:
             known = ", ".join(sorted(self.endpoints))
             raise ValueError(f"embedding.endpoint {self.embedding.endpoint!r} is not among the endpoints ({known})")
+        for name, spec in self.endpoints.items():
+            for other in spec.fallback:
+                if other == name:
+                    raise ValueError(f"endpoints.{name}.fallback: an endpoint cannot fall back to itself")
+                if other not in self.endpoints:
+                    known = ", ".join(sorted(self.endpoints))
+                    raise ValueError(f"endpoints.{name}.fallback: {other!r} is not among the endpoints ({known})")
+            if len(set(spec.fallback)) != len(spec.fallback):
+                raise ValueError(f"endpoints.{name}.fallback: an endpoint is named twice")
         return self
 
 

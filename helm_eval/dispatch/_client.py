@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,11 +23,14 @@ from helm_eval._text import clean_text, inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
 from helm_eval.dispatch._breaker import Breaker
 from helm_eval.dispatch._embeddings import EMBEDDING, embedding_outcome, embedding_payload
+from helm_eval.dispatch._limit import AdaptiveLimit
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 20.0
 RETRY_AFTER_CAP_S = 120.0
+OVERLOAD_STATUSES = frozenset({429, 503})
+"""Answers that say the server is overloaded: adaptive concurrency backs off."""
 
 
 @dataclass(slots=True)
@@ -45,6 +49,10 @@ class Endpoint:
     """The weights' revision the endpoint's config states; when set it is the weights' whole identity."""
     digests: dict[str, str] = field(default_factory=dict)
     """Served model name → digest of the weights directory, where helm-eval could read it (a local server)."""
+    fallback: tuple[str, ...] = ()
+    """Names of the endpoints that answer, in order, when this one cannot (see ``Dispatcher``)."""
+    adaptive: bool = True
+    """Adapt requests in flight to what the server takes (AIMD and vLLM's queue); ``False``: always the ceiling."""
 
     def identity(self, model: str) -> str | None:
         """The model's identity for the response cache: the served name plus the best-known weights identity.
@@ -67,9 +75,10 @@ class Endpoint:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class _Fatal(Exception):
@@ -152,14 +161,15 @@ class ChatClient:
         self,
         endpoint: Endpoint,
         call: Call,
-        slots: asyncio.Semaphore,
+        slots: AbstractAsyncContextManager[Any],
         on_send: Callable[[], None] | None = None,
         breaker: Breaker | None = None,
     ) -> Outcome:
         """Send ``call``; retry transient failures; return an ``Outcome`` (with ``error`` set if it never worked).
 
         ``slots`` bounds requests in flight; it is released while backing off so a waiting retry does not hold
-        capacity that other calls could use. Once ``breaker`` is open the call ends at once, unsent.
+        capacity that other calls could use. An ``AdaptiveLimit`` is told of answers, overload answers and
+        timeouts. Once ``breaker`` is open the call ends at once, unsent (``Outcome.unavailable``).
         """
         embedding = call.kind == EMBEDDING
         body = json.dumps(embedding_payload(call) if embedding else build_payload(call)).encode()
@@ -172,11 +182,11 @@ class ChatClient:
             retry_after: float | None = None
             timed_out = False
             async with slots:
-                if breaker is not None and breaker.open:
+                if breaker is not None and not breaker.allow():
                     reason = breaker.refuse(endpoint.name)
                     error = reason if attempt == 0 else f"{last_error}; {reason}"
                     return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempts, error=error,
-                                   unsettled_attempts=unsettled)  # fmt: skip
+                                   unsettled_attempts=unsettled, unavailable=True)  # fmt: skip
                 if on_send is not None:
                     on_send()
                 attempts = attempt
@@ -196,28 +206,43 @@ class ChatClient:
                     outcome.unsettled_attempts = unsettled
                     if breaker is not None:
                         breaker.succeeded()
+                    if isinstance(slots, AdaptiveLimit):
+                        slots.succeeded()
                     return outcome
                 except _Malformed as exc:  # the server answered 200: it generated, but the usage is unreadable
                     last_error = str(exc)
                     unsettled += 1
                 except _Retryable as exc:
                     last_error, retry_after = str(exc), exc.retry_after
-                except _Fatal as exc:
+                    if exc.status in OVERLOAD_STATUSES and isinstance(slots, AdaptiveLimit):
+                        slots.overloaded()
+                except _Fatal as exc:  # the server answered (4xx): alive, but this request will never work
+                    if breaker is not None:
+                        breaker.succeeded()
                     return Outcome("", endpoint=endpoint.name, model=call.model, retries=attempt, error=str(exc),
                                    unsettled_attempts=unsettled)  # fmt: skip
                 except TimeoutError:
                     last_error = f"timed out after {endpoint.timeout:g} s"
                     unsettled += 1
                     timed_out = True
+                    if isinstance(slots, AdaptiveLimit):
+                        slots.overloaded()
                 except aiohttp.ClientConnectorError as exc:  # never connected: the server saw nothing
                     last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
                 except aiohttp.ClientError as exc:  # connected, then lost: the server may be generating
                     last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
                     unsettled += 1
+                except BaseException:  # cancelled: a probe that never finished must not hold the breaker
+                    if breaker is not None:
+                        breaker.probing = False
+                    raise
             # a slow server is not a dead one (vLLM queues rather than refusing): only refused or dropped
             # connections and server errors count towards declaring an endpoint down
-            if breaker is not None and not timed_out:
-                breaker.failed(last_error)
+            if breaker is not None:
+                if timed_out:
+                    breaker.timed_out(last_error)
+                else:
+                    breaker.failed(last_error)
             if attempt < self._retries:
                 delay = retry_after if retry_after is not None else backoff_delay(attempt, self._rng)
                 await asyncio.sleep(delay)
@@ -228,6 +253,7 @@ class ChatClient:
             retries=self._retries,
             error=f"{last_error} (after {self._retries + 1} attempts)",
             unsettled_attempts=unsettled,
+            unavailable=True,
         )
 
     async def _post(
@@ -242,7 +268,7 @@ class ChatClient:
                     raise _Malformed("malformed JSON in response") from None
             message = _without_key(_error_text(response.status, payload), headers)
             if response.status in RETRY_STATUSES or response.status >= 500:
-                raise _Retryable(message, parse_retry_after(response.headers.get("Retry-After")))
+                raise _Retryable(message, parse_retry_after(response.headers.get("Retry-After")), response.status)
             raise _Fatal(message)
 
 

@@ -1,8 +1,13 @@
-"""One background asyncio loop that sends every model call: bounded concurrency, retries, cancellation.
+"""One background asyncio loop that sends every model call: adaptive concurrency, retries, failover, cancellation.
 
 pytest runs items one after another on the main thread; the dispatcher lets the plugin submit all calls of
 the run up front ("dispatch ahead") so the server sees a full queue, while each item waits only for its own
 ``concurrent.futures.Future``.
+
+Failover: a call its endpoint cannot answer (``Outcome.unavailable``: refused or dropped connections, timeouts
+or 5xx after every retry, or the endpoint's breaker open) goes to the next endpoint of that endpoint's
+``fallback`` list. The call keeps its one budget reservation; the leg that answers settles it, and each earlier
+leg that was sent is recorded on its own (without the reservation) so what it may have cost is still charged.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
+import functools
 import os
 import random
 import threading
@@ -22,15 +29,31 @@ import aiohttp
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch._breaker import Breaker
 from helm_eval.dispatch._client import ChatClient, Endpoint, list_models, server_tokens
+from helm_eval.dispatch._limit import POLL_S, STEADY_POLL_S, AdaptiveLimit, read_queue
 
 T = TypeVar("T")
 
 OnFinished = Callable[[Call, Outcome | None, bool, float, float], None]
 """Called on the loop thread when a call ends: (call, outcome or None if cancelled, sent, started, ended)."""
 
+Retarget = Callable[[Call, Endpoint], Call]
+"""The call as sent to a fallback endpoint (its endpoint, URL, model and cache key)."""
+
+METRICS_MISSES = 3
+"""``/metrics`` readings in a row that fail before an endpoint's queue stops being polled."""
+
+
+def retarget(call: Call, endpoint: Endpoint) -> Call:
+    """``call`` sent to ``endpoint`` instead: its model is the endpoint's (or the call's when it sets none).
+
+    The cache key is dropped: it named the model the call was routed to. The pipeline's hook keys it again.
+    """
+    model = endpoint.model or call.model
+    return dataclasses.replace(call, endpoint=endpoint.name, base_url=endpoint.base_url, model=model, cache_key=None)
+
 
 class Dispatcher:
-    """Owns the event loop thread, the HTTP session and a request-slot semaphore per endpoint."""
+    """Owns the event loop thread, the HTTP session, and per endpoint an adaptive limit and a circuit breaker."""
 
     def __init__(
         self,
@@ -39,19 +62,28 @@ class Dispatcher:
         retries: int = 3,
         seed: int | None = None,
         on_finished: OnFinished | None = None,
+        retarget: Retarget = retarget,
     ) -> None:
         self.endpoints = dict(endpoints)
         self.on_finished = on_finished
+        self.retarget = retarget
         self._retries = retries
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._session: aiohttp.ClientSession | None = None
         self._client: ChatClient | None = None
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self.limits: dict[str, AdaptiveLimit] = {
+            name: AdaptiveLimit(ep.max_concurrency, adaptive=ep.adaptive) for name, ep in self.endpoints.items()
+        }
+        """Requests in flight per endpoint, adapted to what its server takes (never above ``max_concurrency``)."""
+        self._watched: set[str] = set()
         self.breakers: dict[str, Breaker] = {name: Breaker() for name in self.endpoints}
-        """One circuit breaker per endpoint: a dead endpoint's remaining calls end at once."""
+        """One circuit breaker per endpoint: a dead endpoint's calls end at once, or go to its fallback."""
+        self.failed_over: dict[tuple[str, str], int] = {}
+        """Calls answered by a fallback, by (endpoint routed to, endpoint that answered)."""
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
         self.submitted = 0
 
@@ -79,7 +111,6 @@ class Dispatcher:
         # largest cost at 2,000 calls; it is needed only to honour proxy variables
         self._session = aiohttp.ClientSession(connector=connector, trust_env=_proxied())
         self._client = ChatClient(self._session, self._retries, self._rng)
-        self._slots = {name: asyncio.Semaphore(ep.max_concurrency) for name, ep in self.endpoints.items()}
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop and wait for it (for start-up and checks, not for calls)."""
@@ -103,23 +134,67 @@ class Dispatcher:
             self._pending.discard(future)
 
     async def _send(self, call: Call) -> Outcome:
+        """Send ``call`` to its endpoint, then to each fallback in turn while the one tried cannot answer."""
         assert self._client is not None
-        endpoint = self.endpoints[call.endpoint]
+        chain = [call.endpoint, *self.endpoints[call.endpoint].fallback]
+        leg, outcome = call, None
         sent: list[float] = []
-        outcome: Outcome | None = None
+        failures: list[str] = []
         try:
-            outcome = await self._client.chat(
-                endpoint,
-                call,
-                self._slots[call.endpoint],
-                on_send=lambda: sent.append(time.time()),
-                breaker=self.breakers[call.endpoint],
-            )
+            for index, name in enumerate(chain):
+                endpoint = self.endpoints[name]
+                leg = call if index == 0 else self.retarget(call, endpoint)
+                sent = []
+                self._watch(name)
+                outcome = await self._client.chat(
+                    endpoint,
+                    leg,
+                    self.limits[name],
+                    on_send=functools.partial(_stamp, sent),
+                    breaker=self.breakers[name],
+                )
+                if outcome.ok or not outcome.unavailable or index == len(chain) - 1:
+                    break
+                failures.append(f"{name!r}: {outcome.error}")
+                if sent and self.on_finished is not None:
+                    # the reservation follows the call to the next endpoint; this leg is charged what the
+                    # server may have generated for it (abandoned attempts), and counts as an error row
+                    self.on_finished(dataclasses.replace(leg, reservation=None, cache_key=None), outcome, True,
+                                     sent[0], time.time())  # fmt: skip
+            assert outcome is not None
+            if outcome.ok and leg.endpoint != call.endpoint:
+                outcome.failed_over_from = call.endpoint
+                pair = (call.endpoint, leg.endpoint)
+                self.failed_over[pair] = self.failed_over.get(pair, 0) + 1
+            elif not outcome.ok and failures and outcome.unavailable:
+                failures.append(f"{leg.endpoint!r}: {outcome.error}")
+                outcome.error = "no endpoint could answer: " + "; ".join(failures)
             return outcome
         finally:
             if self.on_finished is not None:
                 started = sent[0] if sent else time.time()
-                self.on_finished(call, outcome, bool(sent), started, time.time())
+                self.on_finished(leg, outcome, bool(sent), started, time.time())
+
+    def _watch(self, name: str) -> None:
+        """Poll the endpoint's ``/metrics`` queue while it has calls, when its limit adapts (once per endpoint)."""
+        limit = self.limits[name]
+        if not limit.adaptive or name in self._watched:
+            return
+        self._watched.add(name)
+        endpoint = self.endpoints[name]
+
+        async def poll() -> None:
+            misses = 0
+            while misses < METRICS_MISSES:
+                reading = await read_queue(self.session, endpoint.base_url, endpoint.headers())
+                limit.reading(reading)
+                misses = misses + 1 if reading is None else 0
+                await asyncio.sleep(POLL_S if limit.ramp is not None else STEADY_POLL_S)
+                while limit.in_flight == 0 and limit.waiting == 0:
+                    await asyncio.sleep(POLL_S)  # idle: nothing to learn
+
+        task = asyncio.get_running_loop().create_task(poll())
+        self._tasks.add(task)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the dispatch loop (e.g. token estimation) and wait for its result."""
@@ -176,6 +251,14 @@ class Dispatcher:
         if self._loop is None or self._thread is None:
             return
         self.cancel_pending()
+
+        async def stop_polling() -> None:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self._run(stop_polling())
         if self._session is not None:
             with contextlib.suppress(Exception):  # closing must never mask the run's own result
                 self._run(self._session.close())
@@ -184,6 +267,10 @@ class Dispatcher:
         self._loop.close()
         self._loop = None
         self._thread = None
+
+
+def _stamp(times: list[float]) -> None:
+    times.append(time.time())
 
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

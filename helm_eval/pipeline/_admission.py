@@ -37,6 +37,8 @@ class Admission:
     estimated: list[tuple[Call, Estimate]] = dataclasses.field(default_factory=list)
     """Each estimated call with its estimate, in order (a dry run's figures); kept only when ``keep_estimates``."""
     keep_estimates: bool = False
+    fallbacks: Callable[[Call], list[Call]] = lambda call: []
+    """The call as each fallback of its endpoint would be sent it (failover), for the reservation to cover."""
 
     def admit(self, planned: Sequence[tuple[Case, list[Call]]], *, dry_run: bool = False) -> list[Decision]:
         """Decide every case of ``planned``; the result is in the given order, admission in priority order."""
@@ -86,17 +88,27 @@ class Admission:
         return result
 
     def need(self, call: Call, estimate: Estimate | None) -> CallNeed:
-        """What ``call`` reserves: nothing when the cache answers it, else its prompt estimate plus max_tokens."""
+        """What ``call`` reserves: nothing when the cache answers it, else its prompt estimate plus max_tokens.
+
+        With failover the reservation must hold whichever endpoint answers: its USD is the dearest of the chain
+        (every one must be priced under a USD cap), and when a fallback serves another model the prompt count,
+        exact only for the routed model's tokenizer, is reserved with the margin of an estimate.
+        """
         if self.responses.hit(call) is not None:
             return CallNeed(call.model, call.endpoint, 0, 0.0)
-        prompt = estimate.reserve() if estimate is not None else 0
+        chain = [call, *self.fallbacks(call)] if self.budget is not None else [call]
+        prompt = 0
+        if estimate is not None:
+            other_tokenizer = any(leg.model != call.model for leg in chain)
+            prompt = (estimate._replace(method="tiktoken") if other_tokenizer else estimate).reserve()
         max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
-        usd = self.cost.token_cost(call.endpoint, call.model, prompt, max_tokens)
-        if usd is None and self.budget is not None and any(c.unit == "usd" for c in self.budget.plan.caps):
-            cap = next(c for c in self.budget.plan.caps if c.unit == "usd")
-            raise ConfigError(
-                f"a USD budget (from {cap.source}) cannot price model {call.model!r} on endpoint {call.endpoint!r}: "
-                "add its price to the policy's prices (a project's own prices do not count under a policy)"
-            )
-        usd = usd or 0.0
-        return CallNeed(call.model, call.endpoint, prompt + max_tokens, usd)
+        costs = [self.cost.token_cost(leg.endpoint, leg.model, prompt, max_tokens) for leg in chain]
+        usd_cap = next((c for c in self.budget.plan.caps if c.unit == "usd"), None) if self.budget else None
+        for leg, usd in zip(chain, costs, strict=True):
+            if usd is None and usd_cap is not None:
+                raise ConfigError(
+                    f"a USD budget (from {usd_cap.source}) cannot price model {leg.model!r} on endpoint "
+                    f"{leg.endpoint!r}: add its price to the policy's prices (a project's own prices do not count "
+                    "under a policy)"
+                )
+        return CallNeed(call.model, call.endpoint, prompt + max_tokens, max((c or 0.0 for c in costs), default=0.0))

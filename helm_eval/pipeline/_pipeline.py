@@ -33,8 +33,17 @@ from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
 from helm_eval.checks import CheckError, EmbedFn, InputBlocked, scan_inputs
-from helm_eval.config import ENV_API_KEY, BudgetCut, EndpointError, HelmEvalError, JudgeSpec, ProjectConfig, SuiteError
-from helm_eval.dispatch import Breaker, Dispatcher, Endpoint
+from helm_eval.config import (
+    ENV_API_KEY,
+    BudgetCut,
+    EndpointError,
+    HelmEvalError,
+    JudgeSpec,
+    ProjectConfig,
+    SuiteError,
+    Unavailable,
+)
+from helm_eval.dispatch import Breaker, Dispatcher, Endpoint, retarget
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
 from helm_eval.ledger import (
     Budget,
@@ -52,6 +61,7 @@ from helm_eval.ledger import (
 from helm_eval.pipeline._admission import Admission
 from helm_eval.pipeline._conversation import all_turns, converse, shown_tool_calls, transcript
 from helm_eval.pipeline._embedder import Embedder
+from helm_eval.pipeline._failover import fallback_calls, tolerable_outages
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
@@ -93,6 +103,8 @@ def _ignored_under_policy(config: ProjectConfig) -> list[str]:
         ignored.append("prices")
     if config.budget.on_exhausted == "warn":
         ignored.append("budget.on_exhausted: warn")
+    if config.on_unavailable == "skip":
+        ignored.append("on_unavailable: skip")
     if not ignored:
         return []
     return [f"a trusted policy or command-line budget is in force: the project config's {', '.join(ignored)} ignored"]
@@ -126,6 +138,8 @@ class Pipeline:
         config = settings.config
         self.notices = _ignored_under_policy(config) if self.trusted else []
         """What the project's config asked for that a trusted source overrules, said once in the summary."""
+        self.skip_unavailable = config.on_unavailable == "skip" and not self.trusted
+        """Skip (rather than fail) cases no endpoint can answer; a trusted source keeps them errors (red stays red)."""
         self.budget_plan = budget_plan(config, settings.config_source, policy, cli)
         self.cost = cost_model(config, policy[0], trusted=self.trusted)
         self.ledger = Ledger(
@@ -158,8 +172,9 @@ class Pipeline:
         self._tickets: dict[str, _Ticket] = {}
         self._dead: dict[str, Breaker] = {}
         self.admission = Admission(
-            self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of
-        )
+            self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of,
+            fallbacks=self._fallback_calls,
+        )  # fmt: skip
 
     def __enter__(self) -> Pipeline:
         return self
@@ -229,6 +244,13 @@ class Pipeline:
     def _endpoint_of(self, call: Call) -> Endpoint:
         return self.endpoints[call.endpoint]
 
+    def _retarget(self, call: Call, endpoint: Endpoint) -> Call:
+        """``call`` as a fallback endpoint is sent it, keyed in the cache by the model that answers."""
+        return self.responses.rekeyed(retarget(call, endpoint), endpoint)
+
+    def _fallback_calls(self, call: Call) -> list[Call]:
+        return fallback_calls(call, self.endpoints, self.responses.rekeyed)
+
     # -- dispatch --------------------------------------------------------------------------------------------
 
     @property
@@ -246,7 +268,9 @@ class Pipeline:
         """
         if self._dispatcher is None:
             on_finished = None if self.dry_run else self.recorder.finished
-            self._dispatcher = Dispatcher(self.endpoints, retries=self.settings.max_retries, on_finished=on_finished)
+            self._dispatcher = Dispatcher(
+                self.endpoints, retries=self.settings.max_retries, on_finished=on_finished, retarget=self._retarget
+            )
             self._dispatcher.start()
         if not self._checked:
             self._checked = True
@@ -276,11 +300,19 @@ class Pipeline:
 
     def _check_endpoints(self, dispatcher: Dispatcher) -> None:
         problems: list[str] = []
-        for name, answer in dispatcher.check_endpoints().items():
+        answers = dispatcher.check_endpoints()
+        down = {name for name, answer in answers.items() if isinstance(answer, str)}
+        tolerated = tolerable_outages(self.endpoints, self.planner.default, down, self.skip_unavailable)
+        for name, answer in answers.items():
             endpoint = self.endpoints[name]
             if isinstance(answer, str):
                 if self.responses.replay_only and endpoint.model is not None:
                     continue  # nothing will be sent: the cache answers, or the call is an error without sending
+                # its calls go to a fallback (or are skipped) from the start; the default endpoint needs its model
+                # set, which cannot be asked of a server that is down
+                if name in tolerated and (endpoint.model is not None or name != self.planner.default):
+                    dispatcher.breakers[name].trip(f"unreachable before the run: {answer}")
+                    continue
                 problems.append(f"endpoint {name!r} at {endpoint.base_url} is unreachable: {answer}")
             elif endpoint.model is None:
                 if len(answer) == 1:
@@ -427,6 +459,8 @@ class Pipeline:
         failed = [o for o in turns if o.error]
         if not failed:
             return Gathered(outcomes, result)
+        if self.skip_unavailable and all(o.unavailable for o in failed):
+            raise Unavailable(self.redactor.scrub(f"on_unavailable: skip: {failed[0].error}"))
         result.status = "error"
         result.error = self.redactor.scrub_optional(failed[0].error)
         endpoint = self.endpoints.get(failed[0].endpoint)
@@ -475,7 +509,7 @@ class Pipeline:
             key = case_key(case)
             try:
                 gathered = self.gather(case)
-            except BudgetCut as cut:
+            except (BudgetCut, Unavailable) as cut:
                 yield CaseResult(key, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut))
                 continue
             except HelmEvalError as exc:
@@ -523,7 +557,12 @@ class Pipeline:
             url = self.endpoints[name].base_url if name in self.endpoints else "?"
             lines.append(
                 f"endpoint {name!r} ({url}) went down: {breaker.failures} attempts in a row failed "
-                f"(last: {breaker.last_error}); {breaker.refused} calls ended unsent"
+                f"(last: {breaker.last_error}); {breaker.refused} calls "
+                + (
+                    "sent to its fallback instead"
+                    if name in self.endpoints and self.endpoints[name].fallback
+                    else "ended unsent"
+                )
             )
         return lines
 

@@ -58,6 +58,13 @@ class Responses:
                 self._hits[key] = hit
         return dataclasses.replace(call, cache_key=key)
 
+    def rekeyed(self, call: Call, endpoint: Endpoint) -> Call:
+        """``call`` (sent to a fallback) with the key of the model that answers it; nothing is looked up."""
+        if self.cache is None:
+            return call
+        self._weigh(endpoint, call.model)
+        return dataclasses.replace(call, cache_key=cache_key(call, endpoint.identity(call.model)))
+
     def hit(self, call: Call) -> Outcome | None:
         """The answer to ``call`` that needs no sending, or ``None``: send it.
 

@@ -67,6 +67,8 @@ def resolve_endpoints(
             max_concurrency=spec.max_concurrency or concurrency,
             timeout=spec.timeout or timeout,
             revision=spec.revision,
+            fallback=tuple(spec.fallback),
+            adaptive=spec.adaptive,
         )
         for name, spec in specs.items()
     }

@@ -25,6 +25,7 @@ from helm_eval.report._figures import (
     is_red,
     warning_cases,
 )
+from helm_eval.report._terminal import failover_lines
 
 #: GitHub refuses a job summary over 1 MiB per step and a comment over 65,536 characters
 SUMMARY_LIMIT = 1_000_000
@@ -195,6 +196,14 @@ def _chart(record: RunRecord) -> list[str]:
     return ["```mermaid", "pie showData", "    title Tokens by suite", *slices, "```", ""]
 
 
+def _failover(record: RunRecord) -> list[str]:
+    lines = failover_lines(record)
+    lines += [
+        f"endpoint {name} went down: {info['down']}" for name, info in record.endpoints.items() if info.get("down")
+    ]
+    return [*(f"- {md_text(line, 300)}" for line in lines), ""] if lines else []
+
+
 def _warnings(record: RunRecord) -> list[str]:
     cases = warning_cases(record)
     if not cases:
@@ -219,7 +228,7 @@ def render(
     """
     head = ([marker] if marker else []) + [f"## {md_text(title, 80)}", "", headline(record), "", *_labels(record)]
     head += [*(f"> {note}" for note in notes), ""] if notes else []
-    body = [*_suites(record), *_budget(record), *_models(record)]
+    body = [*_suites(record), *_budget(record), *_failover(record), *_models(record)]
     tail = [*_warnings(record), *_ranked(record), *_chart(record)]
     red = by_importance(c for c in record.cases if is_red(c))
     details = [_failure(c) for c in red]

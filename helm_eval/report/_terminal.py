@@ -87,3 +87,11 @@ def budget_lines(record: RunRecord) -> list[str]:
         verdict = "the check fails" if budget.fails_check else "warning only"
         lines.append(f"budget exhausted: {budget.cut} case(s) cut, reported as skipped; {verdict}")
     return lines
+
+
+def failover_lines(record: RunRecord) -> list[str]:
+    """One line per pair of endpoints that calls failed over between: "37 calls failed over from a to b"."""
+    return [
+        f"{count:,} call{'s' if count != 1 else ''} failed over from {source} to {target}"
+        for (source, target), count in sorted(record.failovers().items())
+    ]

@@ -22,7 +22,7 @@ from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
 from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings
 from helm_eval.plan import Overrides
-from helm_eval.report import add_locations, budget_lines, write_run_record, write_summary
+from helm_eval.report import add_locations, budget_lines, failover_lines, write_run_record, write_summary
 from helm_eval.run._items import CaseCallError, CaseItem, record_usage_properties
 from helm_eval.run._keys import PYTHON_CALLS_KEY, RESULT_KEY
 
@@ -197,7 +197,7 @@ class HelmEvalSession:
         self.record.finished_at = time.time()
         terminalreporter.write_sep("=", "helm-eval")
         write_summary(self.record, terminalreporter.write_line)
-        for line in budget_lines(self.record):
+        for line in [*budget_lines(self.record), *failover_lines(self.record)]:
             terminalreporter.write_line(line)
         for notice in [*self.pipeline.notices, *self.pipeline.dead_endpoints()]:
             terminalreporter.write_line(f"helm-eval: {notice}")

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.outcomes import Failed  # what pytest.fail raises; the public name is not usable as a base class
 
 from helm_eval._records import Case, CaseResult
 from helm_eval.collect import load_suite
-from helm_eval.config import BudgetCut, HelmEvalError
+from helm_eval.config import BudgetCut, HelmEvalError, Unavailable
 from helm_eval.pipeline import Gathered
 from helm_eval.run._keys import MARKERS_KEY, RESULT_KEY, SESSION_KEY
 
@@ -23,8 +24,16 @@ class CaseFailed(Exception):
     """The case's pass rate fell below its threshold; the message is the whole explanation."""
 
 
-class CaseCallError(Exception):
-    """A call of the case failed for good (after retries); the case is an error, not a failure."""
+class CaseCallError(Failed):
+    """A call of the case failed for good (after retries); the case is an error, not a failure.
+
+    Raised in set-up, where pytest formats a traceback for any other exception (parsing the source of every frame:
+    about a second per case on a busy runner, so a dead endpoint under a large suite took minutes to report). As
+    an outcome without ``pytrace`` it is reported as its message alone, still as an error.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, pytrace=False)
 
 
 class SuiteFile(pytest.File):
@@ -69,7 +78,7 @@ class CaseItem(pytest.Item):
         case = self.case
         try:
             self.gathered = pipeline.gather(case, self.nodeid)
-        except BudgetCut as cut:
+        except (BudgetCut, Unavailable) as cut:
             self.stash[RESULT_KEY] = CaseResult(
                 self.nodeid, case.file, case.line, "skipped", suite=case.file, skip_reason=str(cut)
             )
@@ -116,6 +125,7 @@ def record_usage_properties(item: pytest.Item, result: CaseResult) -> None:
             ("latency_ms", round(latency, 1)),
             ("model", result.model),
             ("endpoint", result.endpoint),
+            *([("failed_over_from", result.failed_over_from)] if result.failed_over_from else []),
         ]
     )
 
