@@ -30,6 +30,8 @@ class Assertion:
     """1-based line of the assertion in its suite file, when it came from one."""
     metric: str | None = None
     """Name the assertion's score is reported under."""
+    turn: int | None = None
+    """In a multi-turn conversation, the 1-based turn whose answer is checked; ``None``: the last turn."""
 
     @property
     def label(self) -> str:
@@ -77,6 +79,10 @@ class Case:
         """The suite file the case belongs to (its pytest node lives there)."""
         return self.suite or self.file
 
+    followups: tuple[str, ...] = ()
+    """User messages of a multi-turn conversation after the first turn (``messages``), rendered; each is sent
+    once the model has answered the turn before it, with its own answers in the history."""
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
@@ -103,6 +109,44 @@ class Call:
     """Response-cache key, when the cache is on."""
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool (function) call the model asked for, as the server returned it."""
+
+    name: str
+    """The function's name."""
+    arguments: Any = None
+    """The arguments parsed from JSON; ``None`` when they were not valid JSON (see ``error``)."""
+    raw_arguments: str = ""
+    """The arguments exactly as the server sent them (a JSON string)."""
+    id: str | None = None
+    """The call's id, when the server gave one."""
+    error: str | None = None
+    """Why ``raw_arguments`` could not be parsed; ``None`` when they were valid JSON."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (run record, cache)."""
+        return {
+            "name": self.name,
+            "arguments": self.arguments,
+            "raw_arguments": self.raw_arguments,
+            "id": self.id,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ToolCall:
+        """Rebuild from ``to_json`` output."""
+        call_id, error = data.get("id"), data.get("error")
+        return cls(
+            name=str(data.get("name", "")),
+            arguments=data.get("arguments"),
+            raw_arguments=str(data.get("raw_arguments", "")),
+            id=str(call_id) if call_id is not None else None,
+            error=str(error) if error is not None else None,
+        )
+
+
 @dataclass(slots=True)
 class Outcome:
     """What came back for one call."""
@@ -123,12 +167,23 @@ class Outcome:
     unsettled_attempts: int = 0
     """Attempts abandoned after the request went out (timeouts, dropped connections, unreadable answers): the
     server may have generated for them, so each is charged its whole reservation."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Tool calls the model asked for (``message.tool_calls``), next to ``text``."""
+    embeddings: tuple[tuple[float, ...], ...] = ()
+    """For an embedding call, one vector per text sent; empty for a chat call."""
+    earlier_turns: tuple[Outcome, ...] = ()
+    """In a multi-turn conversation, the outcomes of the turns before this one (this is the last turn)."""
     unavailable: bool = False
     """The error is the endpoint's, not the request's: refused or dropped connections, timeouts or 5xx after
     every retry, or its breaker open. Such a call goes to the endpoint's fallback when it has one."""
     failed_over_from: str | None = None
     """The endpoint the call was routed to when another one (its fallback) answered it; ``endpoint`` is the one
     that answered."""
+
+    @property
+    def turns(self) -> tuple[Outcome, ...]:
+        """Every turn's outcome, this one last (a single-turn call is one turn)."""
+        return (*self.earlier_turns, self)
 
     @property
     def total_tokens(self) -> int | None:
@@ -344,6 +399,11 @@ class CaseResult:
     or ``unchanged``; ``None`` without a baseline."""
     base_status: str | None = None
     """The case's status in the baseline run (``None`` without one, or when the case is new)."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls of the run shown (``ToolCall.to_json``), in the order the model asked for them."""
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    """A multi-turn conversation of the run shown, message by message (``role``, ``content``, ``turn``);
+    empty for a single-turn case."""
     failed_over: int = 0
     """Calls of the case answered by a fallback endpoint instead of the one they were routed to."""
     failed_over_from: str | None = None

@@ -1,6 +1,20 @@
 """Checks applied to model outputs: one registry, one module per family."""
 
-from helm_eval.checks import _injection, _judges, _pii, _refusal, _secrets, _structured, _text  # noqa: F401 - registers
+from helm_eval.checks import (  # noqa: F401 - registers
+    _cost,
+    _injection,
+    _judges,
+    _pii,
+    _reference,
+    _refusal,
+    _secrets,
+    _sets,
+    _shape,
+    _similar,
+    _structured,
+    _text,
+    _tools,
+)
 from helm_eval.checks._api import assert_check, check
 from helm_eval.checks._findings import Finding, redact
 from helm_eval.checks._inputs import ALLOWANCES, InputBlocked, scan_inputs, scan_texts, unknown_allowances
@@ -12,6 +26,7 @@ from helm_eval.checks._registry import (
     CheckInput,
     CheckOutput,
     CheckType,
+    EmbedFn,
     JudgeFn,
     parse_type,
     register,
@@ -27,6 +42,7 @@ __all__ = [
     "CheckInput",
     "CheckOutput",
     "CheckType",
+    "EmbedFn",
     "Finding",
     "InputBlocked",
     "JudgeFn",

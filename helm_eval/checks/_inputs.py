@@ -80,6 +80,8 @@ def _case_texts(case: Case) -> Iterator[tuple[str, str]]:
     yield from _walk("vars", case.vars)
     for index, message in enumerate(case.messages):
         yield f"messages[{index}] ({message.get('role', '?')})", str(message.get("content", ""))
+    for index, text in enumerate(case.followups):
+        yield f"turns[{index}]", text
 
 
 def _walk(where: str, value: Any) -> Iterator[tuple[str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -27,6 +27,7 @@ from helm_eval.checks._types import (
     CheckInput,
     CheckOutput,
     CheckType,
+    EmbedFn,
     JudgeFn,
     Validator,
     ValueRule,
@@ -144,6 +145,9 @@ def run_check(
     *,
     messages: Sequence[dict[str, str]] = (),
     judge: JudgeFn | None = None,
+    options: Mapping[str, Any] | None = None,
+    cost_usd: float | None = None,
+    embed: EmbedFn | None = None,
 ) -> Verdict:
     """Apply one assertion to one output; a check that raises gives an ``error`` verdict, not a crash.
 
@@ -156,7 +160,18 @@ def run_check(
     with _watching_ctrl_c() as pressed:
         try:
             found = check.fn(
-                CheckInput(output, assertion.value, assertion.threshold, outcome, vars or {}, messages, judge)
+                CheckInput(
+                    output,
+                    assertion.value,
+                    assertion.threshold,
+                    outcome,
+                    vars or {},
+                    messages,
+                    judge,
+                    options or {},
+                    cost_usd,
+                    embed,
+                )
             )
         except CheckError as exc:
             return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)
@@ -215,6 +230,7 @@ __all__ = [
     "CheckOutput",
     "CheckRegistry",
     "CheckType",
+    "EmbedFn",
     "JudgeFn",
     "Validator",
     "ValueRule",

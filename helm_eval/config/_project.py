@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from helm_eval.config._budget import BudgetSpec, Price
+from helm_eval.config._embedding import EmbeddingSpec
 from helm_eval.config._errors import ConfigError, SuiteError
 from helm_eval.config._gate import GateSpec
 from helm_eval.config._judge import JudgeSpec
@@ -146,6 +147,8 @@ class ProjectConfig(_Strict):
     provider_map: dict[str, ModelSpec] = Field(default_factory=dict)
     """promptfoo provider ids (``openai:chat:gpt-4o-mini``, ``ollama:llama3``) → the endpoint and model to run
     them on, for promptfoo configs collected as they are. An unmapped provider runs on the default endpoint."""
+    embedding: EmbeddingSpec | None = None
+    """The endpoint of the ``similar`` check's embeddings (``/v1/embeddings``); see docs/suites.md."""
 
     @field_validator("cache_ttl")
     @classmethod
@@ -177,6 +180,9 @@ class ProjectConfig(_Strict):
             if judge.endpoint is not None and self.endpoints and judge.endpoint not in self.endpoints:
                 known = ", ".join(sorted(self.endpoints))
                 raise ValueError(f"{field} {judge.endpoint!r} is not among the endpoints ({known})")
+        if self.embedding is not None and self.endpoints and self.embedding.endpoint not in self.endpoints:
+            known = ", ".join(sorted(self.endpoints))
+            raise ValueError(f"embedding.endpoint {self.embedding.endpoint!r} is not among the endpoints ({known})")
         for name, spec in self.endpoints.items():
             for other in spec.fallback:
                 if other == name:

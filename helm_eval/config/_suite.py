@@ -61,6 +61,12 @@ class Options(_Strict):
     """OpenAI frequency penalty."""
     repetition_penalty: float | None = None
     """vLLM repetition penalty."""
+    tools: list[dict[str, Any]] | None = None
+    """Tools the model may call, sent as given (OpenAI shape: ``{type: function, function: {name, description,
+    parameters}}``); part of the response-cache key. The calls it makes are kept next to its text."""
+    tool_choice: str | dict[str, Any] | None = None
+    """``auto``, ``none``, ``required`` or ``{type: function, function: {name: ...}}``, sent as given (vLLM
+    enforces ``required`` and a named function with guided decoding)."""
     extra_body: dict[str, Any] | None = None
     """Extra request fields passed through unchanged; never the fields a budget reserves for (``max_tokens``,
     ``max_completion_tokens``, ``n``, ``best_of``) or that helm-eval sets itself (``model``, ``messages``,
@@ -102,6 +108,11 @@ class AssertionSpec(_Strict):
     without letting it decide the result."""
     metric: str | None = None
     """Name to report this assertion's score under (the run record's ``named_scores``)."""
+    assert_: list[AssertionSpec] | None = Field(default=None, alias="assert")
+    """For ``assert-set``: the nested assertions, judged together (all must pass, or a share of ``threshold``)."""
+    turn: int | None = Field(default=None, ge=1)
+    """In a multi-turn test (``turns``), the 1-based turn whose answer is checked (1 is the prompt's); by default
+    the last turn."""
 
 
 class RepeatSpec(_Strict):
@@ -161,6 +172,10 @@ class TestSpec(_Strict):
     """Higher runs first and is cut last when a budget cannot fit every case (default 0)."""
     guardrails: GuardrailsSpec | None = None
     """Guardrail settings, e.g. ``{inputs: {allow: [email]}}``; allowances add up over suite, defaultTest, test."""
+    turns: list[str] | None = Field(default=None, min_length=1)
+    """A multi-turn conversation: user messages sent after the prompt, one per turn, each once the model has
+    answered the turn before (its own answers stay in the history). ``{{var}}`` placeholders are filled in.
+    Assertions check the last turn unless they name a ``turn``."""
 
     @field_validator("tags")
     @classmethod

@@ -23,7 +23,7 @@ from typing import Any
 
 from helm_eval._errors import StorageError
 from helm_eval._fs import make_private_dir
-from helm_eval._records import Call, Outcome
+from helm_eval._records import Call, Outcome, ToolCall
 
 CACHE_VERSION = 1
 """Version of the key and of the stored answer. The weights identity (revision, digest) changed the value of
@@ -46,6 +46,8 @@ def cache_key(call: Call, identity: str | None) -> str:
         "params": params,
         "repeat": None if deterministic else call.repeat_index,
     }
+    if call.kind == "embedding":  # the same texts embedded, not answered
+        canonical["kind"] = call.kind
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -137,6 +139,8 @@ class ResponseCache:
             model=str(data.get("model", "")),
             finish_reason=data.get("finish_reason"),
             cache_hit=True,
+            tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or [] if isinstance(c, dict)),
+            embeddings=tuple(tuple(float(x) for x in v) for v in data.get("embeddings") or []),
         )
 
     def put(self, key: str, outcome: Outcome) -> None:
@@ -152,6 +156,8 @@ class ResponseCache:
             "model": outcome.model,
             "finish_reason": outcome.finish_reason,
             "usage": [outcome.prompt_tokens, outcome.completion_tokens],
+            "tool_calls": [c.to_json() for c in outcome.tool_calls],
+            "embeddings": [list(v) for v in outcome.embeddings],
         }
         try:
             conn.execute(

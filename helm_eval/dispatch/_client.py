@@ -18,10 +18,11 @@ from typing import Any
 
 import aiohttp
 
-from helm_eval._records import Call, Outcome
+from helm_eval._records import Call, Outcome, ToolCall
 from helm_eval._text import clean_text, inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
 from helm_eval.dispatch._breaker import Breaker
+from helm_eval.dispatch._embeddings import EMBEDDING, embedding_outcome, embedding_payload
 from helm_eval.dispatch._limit import AdaptiveLimit
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -170,8 +171,9 @@ class ChatClient:
         capacity that other calls could use. An ``AdaptiveLimit`` is told of answers, overload answers and
         timeouts. Once ``breaker`` is open the call ends at once, unsent (``Outcome.unavailable``).
         """
-        body = json.dumps(build_payload(call)).encode()
-        url = f"{endpoint.base_url}/chat/completions"
+        embedding = call.kind == EMBEDDING
+        body = json.dumps(embedding_payload(call) if embedding else build_payload(call)).encode()
+        url = f"{endpoint.base_url}/embeddings" if embedding else f"{endpoint.base_url}/chat/completions"
         timeout = aiohttp.ClientTimeout(total=endpoint.timeout)
         last_error = ""
         unsettled = 0
@@ -192,7 +194,13 @@ class ChatClient:
                 try:
                     data, replaced = await self._post(url, body, endpoint.headers(), timeout)
                     latency_ms = (time.perf_counter() - started) * 1000
-                    outcome, cleaned = _outcome(data, endpoint, call, latency_ms, attempt)
+                    if embedding:
+                        try:
+                            outcome, cleaned = embedding_outcome(data, endpoint.name, call, latency_ms, attempt), 0
+                        except ValueError as exc:
+                            raise _Malformed(str(exc)) from None
+                    else:
+                        outcome, cleaned = _outcome(data, endpoint, call, latency_ms, attempt)
                     self.replaced_chars += replaced + cleaned
                     outcome.replaced_chars = replaced + cleaned
                     outcome.unsettled_attempts = unsettled
@@ -268,7 +276,8 @@ def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retri
     """The outcome of a parsed response, and how many lone surrogates its strings had (now U+FFFD)."""
     try:
         choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
+        message = choice["message"]
+        text = message.get("content") or ""
         usage = data.get("usage") or {}
     except (KeyError, IndexError, TypeError, AttributeError):
         raise _Malformed("response has no choices[0].message") from None
@@ -278,8 +287,10 @@ def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retri
     in_reason = 0
     if finish_reason is not None:
         finish_reason, in_reason = clean_text(str(finish_reason))
+    tool_calls, in_tools = _tool_calls(message.get("tool_calls"))
     outcome = Outcome(
         text=text,
+        tool_calls=tool_calls,
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
         latency_ms=latency_ms,
@@ -288,7 +299,38 @@ def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retri
         retries=retries,
         finish_reason=finish_reason,
     )
-    return outcome, in_text + in_model + in_reason
+    return outcome, in_text + in_model + in_reason + in_tools
+
+
+def _tool_calls(raw: Any) -> tuple[tuple[ToolCall, ...], int]:
+    """The tool calls of a response message, and how many lone surrogates their strings had.
+
+    Arguments that are not JSON (a small model's half-finished call) are kept as text with an ``error``, so a
+    check can say what went wrong rather than the run failing.
+    """
+    if not isinstance(raw, list):
+        return (), 0
+    calls: list[ToolCall] = []
+    replaced = 0
+    for item in raw:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict):
+            continue
+        name, in_name = clean_text(str(function.get("name") or ""))
+        arguments = function.get("arguments")
+        if isinstance(arguments, dict | list):  # some servers send the object itself
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        raw_arguments, in_args = clean_text(str(arguments or ""))
+        replaced += in_name + in_args
+        call_id = item.get("id")
+        parsed: Any = None
+        error = None
+        try:
+            parsed = json.loads(raw_arguments) if raw_arguments.strip() else {}
+        except ValueError as exc:
+            error = f"arguments are not valid JSON: {exc}"
+        calls.append(ToolCall(name, parsed, raw_arguments, str(call_id) if call_id else None, error))
+    return tuple(calls), replaced
 
 
 async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeout: float = 10.0) -> list[str]:

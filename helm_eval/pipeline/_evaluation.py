@@ -18,10 +18,11 @@ from typing import Protocol
 from helm_eval._records import Call, Case, CaseResult, Outcome
 from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
-from helm_eval.checks import CheckError, judge_request
+from helm_eval.checks import CheckError, EmbedFn, judge_request
 from helm_eval.config import BudgetCut, HelmEvalError, JudgeModel, Unavailable
 from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import Denial
+from helm_eval.pipeline._conversation import all_turns, shown_tool_calls, transcript
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._scoring import named_scores
@@ -113,6 +114,10 @@ class Host(Protocol):
 
     def send(self, call: Call, case: Case) -> concurrent.futures.Future[Outcome] | Denial:
         """Admit and dispatch one call without waiting for it; thread-safe."""
+        ...
+
+    def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through ``call``; ``None`` without an embedding endpoint."""
         ...
 
 
@@ -224,6 +229,14 @@ class Evaluation:
             raise CheckError(f"no model for judge endpoint {name!r}: set the judge's model or the endpoint's model")
         return name, endpoint.base_url, model
 
+    def cost_of(self, outcomes: Sequence[Outcome]) -> float | None:
+        """Token-priced cost of ``outcomes`` (a ``cost`` check's figure); ``None`` when no price is known."""
+        return self.pipeline.recorder.case_cost(outcomes)
+
+    def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through the pipeline; ``None`` without an embedding endpoint."""
+        return self.pipeline.embedder(case, outcomes)
+
     def call(self, call: Call, case: Case) -> Outcome:
         """One judge call through the pipeline's call path; raises ``BudgetCut`` when the budget refuses it.
 
@@ -248,22 +261,23 @@ class Evaluation:
         pipeline = self.pipeline
         started = time.perf_counter()
         outcomes = pipeline.outcomes(case)
+        turns = all_turns(outcomes)
         result = CaseResult.from_outcomes(
             nodeid or case_key(case),
             case.file,
             case.line,
-            outcomes,
+            turns,
             threshold=case.threshold,
             duration_s=time.perf_counter() - started,
         )
         result.suite = case.suite_file
         calls = pipeline.calls_of(case)
-        result.cost_usd = pipeline.recorder.case_cost(outcomes)
+        result.cost_usd = pipeline.recorder.case_cost(turns)
         estimates = [c.estimated_prompt_tokens for c in calls if c.estimated_prompt_tokens is not None]
         result.estimated_prompt_tokens = sum(estimates) if estimates else None
         result.owner = calls[0].owner if calls else pipeline.owner(case)
         result.tags = list(case.tags)
-        failed = [o for o in outcomes if o.error]
+        failed = [o for o in turns if o.error]
         if not failed:
             return Gathered(outcomes, result)
         if pipeline.skip_unavailable and all(o.unavailable for o in failed):
@@ -273,7 +287,7 @@ class Evaluation:
         endpoint = pipeline.endpoints.get(failed[0].endpoint)
         url = endpoint.base_url if endpoint is not None else "?"
         explanation = (
-            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(outcomes)} calls "
+            f"{case.file}:{case.line}: {case.id}: {len(failed)} of {len(turns)} calls "
             f"to endpoint {failed[0].endpoint!r} ({url}) failed: {failed[0].error}"
         )
         return Gathered(outcomes, result, pipeline.redactor.scrub(explanation))
@@ -286,7 +300,7 @@ class Evaluation:
         finally:
             with self._lock:
                 self._ahead.pop(case_key(case), None)
-        pipeline.redactor.learn(case, gathered.outcomes)
+        pipeline.redactor.learn(case, all_turns(gathered.outcomes))
         scrub = pipeline.redactor.scrub
         result = gathered.result
         tally = verdict.judge.tally
@@ -304,6 +318,9 @@ class Evaluation:
         result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
         outcomes = gathered.outcomes
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
+        if outcomes:
+            result.tool_calls = shown_tool_calls(outcomes[verdict.shown], scrub)
+            result.transcript = transcript(case, outcomes[verdict.shown], scrub)
         result.messages = [{"role": str(m.get("role", "")), "content": excerpt(scrub(str(m.get("content", ""))),
                             OUTPUT_EXCERPT)} for m in case.messages[-PROMPT_MESSAGES:]]  # fmt: skip
         shown = verdict.runs[verdict.shown] if verdict.runs else []

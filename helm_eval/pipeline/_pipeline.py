@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
-from helm_eval.checks import InputBlocked, scan_inputs
+from helm_eval.checks import EmbedFn, InputBlocked, scan_inputs
 from helm_eval.config import (
     ENV_API_KEY,
     BudgetCut,
@@ -55,6 +55,8 @@ from helm_eval.ledger import (
     trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
+from helm_eval.pipeline._conversation import converse
+from helm_eval.pipeline._embedder import Embedder
 from helm_eval.pipeline._evaluation import Evaluation, Gathered, case_key
 from helm_eval.pipeline._failover import fallback_calls, tolerable_outages
 from helm_eval.pipeline._recording import Recorder
@@ -73,6 +75,8 @@ class _Ticket:
     futures: list[concurrent.futures.Future[Outcome]] = field(default_factory=list)
     denial: Denial | None = None
     blocked: InputBlocked | None = None
+    conversed: list[Outcome] | None = None
+    """A multi-turn case's outcomes, one per repeat, each the last turn with the earlier ones in it."""
 
 
 def _ignored_under_policy(config: ProjectConfig) -> list[str]:
@@ -195,6 +199,14 @@ class Pipeline:
             if isinstance(value, str) and value:
                 return value
         return self.codeowners.owner(case.file)
+
+    def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through ``call``; ``None`` when no embedding endpoint is configured.
+
+        Admitted, cached, budgeted and recorded as ``embedding`` ledger rows; each outcome goes to ``outcomes``.
+        """
+        spec = self.settings.config.embedding
+        return None if spec is None else Embedder(self, case, spec, outcomes)
 
     def _endpoint_of(self, call: Call) -> Endpoint:
         return self.endpoints[call.endpoint]
@@ -335,7 +347,14 @@ class Pipeline:
             raise ticket.blocked
         if ticket.denial is not None:
             raise BudgetCut(ticket.denial)
-        return [future.result() for future in ticket.futures]
+        outcomes = [future.result() for future in ticket.futures]
+        if not case.followups:
+            return outcomes
+        if ticket.conversed is None:
+            # the later turns depend on the model's answers: each is sent when the turn before it is in, through
+            # ``call`` (admission, cache, budget, ledger) like any other call of the run
+            ticket.conversed = [converse(self.call, case, c, o) for c, o in zip(ticket.calls, outcomes, strict=True)]
+        return ticket.conversed
 
     def calls_of(self, case: Case) -> list[Call]:
         """The calls sent for ``case`` (with estimates and reservations), once submitted."""

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helm_eval.collect import MatrixOptions, Shard
-from helm_eval.config import DEFAULT_ENDPOINT_NAME, ProjectConfig, find_config_file, load_project_config
+from helm_eval.config import (
+    CONFIG_FILENAMES,
+    DEFAULT_ENDPOINT_NAME,
+    ProjectConfig,
+    find_config_file,
+    load_project_config,
+)
 from helm_eval.plan import Overrides
 
 
@@ -78,8 +84,13 @@ class RunSettings:
         return MatrixOptions(self.config.models, self.model_matrix, self.config.provider_map, urls)
 
     def glob_suites(self) -> set[Path]:
-        """The files the config's ``suites`` globs match under the rootdir."""
-        return {p.resolve() for pattern in self.config.suites for p in self.rootdir.glob(pattern) if p.is_file()}
+        """The files the config's ``suites`` globs match under the rootdir; a project config file is never a suite."""
+        return {
+            p.resolve()
+            for pattern in self.config.suites
+            for p in self.rootdir.glob(pattern)
+            if p.is_file() and p.name not in CONFIG_FILENAMES
+        }
 
     def display_path(self, path: Path) -> str:
         """``path`` relative to the rootdir with forward slashes (how suites are named everywhere)."""

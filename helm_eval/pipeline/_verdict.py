@@ -9,15 +9,16 @@ the next seeds, and the majority decides.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from helm_eval._records import Assertion, Call, Case, Outcome, Verdict
 from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
-from helm_eval.checks import CheckError, run_check
+from helm_eval.checks import CheckError, EmbedFn, run_check
 from helm_eval.config import BudgetCut, JudgeModel, JudgeSpec
+from helm_eval.pipeline._conversation import history
 from helm_eval.pipeline._scoring import run_passed, run_score
 
 
@@ -30,6 +31,17 @@ class Caller(Protocol):
 
     def judge_target(self, judge: JudgeModel) -> tuple[str, str, str]:
         """The judge's endpoint name, base URL and model; raises ``CheckError`` when it cannot be resolved."""
+        ...
+
+    def cost_of(self, outcomes: Sequence[Outcome]) -> float | None:
+        """Token-priced cost of ``outcomes``; ``None`` when no per-token price is known."""
+        ...
+
+    def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
+        """Embeds texts for ``case``'s checks through the pipeline; ``None`` without an embedding endpoint.
+
+        Each call's outcome is appended to ``outcomes``.
+        """
         ...
 
 
@@ -104,7 +116,33 @@ class CaseJudge:
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
     """Apply one assertion with the judge at hand, up a cascade while undecided; re-judge near the threshold."""
     calls_before = len(judge.outcomes)
-    verdict, judge = _cascade(assertion, outcome, case, judge)
+    turns = len(outcome.turns)
+    turn = min(assertion.turn or turns, turns)
+    messages = history(case, outcome, turn) if turns > 1 else case.messages
+    if turn < turns:
+        outcome = outcome.turns[turn - 1]
+    # the whole conversation, or the one turn asked about
+    cost = judge.caller.cost_of([outcome] if assertion.turn is not None else outcome.turns)
+    embed = judge.caller.embedder(case, judge.outcomes)  # counted with the judge's tokens and cost
+
+    def check(with_judge: CaseJudge) -> Verdict:
+        before = len(with_judge.outcomes)
+        verdict = run_check(
+            assertion,
+            outcome.text,
+            outcome,
+            case.vars,
+            messages=messages,
+            judge=with_judge,
+            options=case.options,
+            cost_usd=cost,
+            embed=embed,
+        )
+        return _inconclusive_if_judged(verdict, with_judge, before)
+
+    verdict, judge = _cascade(check, judge)
+    if assertion.turn is not None and turns > 1:
+        verdict = dataclasses.replace(verdict, reason=f"turn {turn}: {verdict.reason}")
     rejudge = judge.spec.rejudge
     used_judge = len(judge.outcomes) > calls_before
     if (
@@ -119,25 +157,17 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
         return verdict
     verdicts = [verdict]
     for offset in range(1, rejudge.times):
-        before = len(judge.outcomes)
-        again = run_check(
-            assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge.with_seed_offset(offset)
-        )
-        again = _inconclusive_if_judged(again, judge, before)
+        again = check(judge.with_seed_offset(offset))
         if again.status == "error":
             return again
         verdicts.append(again)
     return majority(verdicts)
 
 
-def _cascade(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> tuple[Verdict, CaseJudge]:
+def _cascade(check: Callable[[CaseJudge], Verdict], judge: CaseJudge) -> tuple[Verdict, CaseJudge]:
     """The verdict of the first judge, or of a larger one of the cascade when the first is undecided."""
     root, calls_before = judge, len(judge.outcomes)
-    verdict = _inconclusive_if_judged(
-        run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=judge),
-        judge,
-        calls_before,
-    )
+    verdict = check(judge)
     if len(judge.outcomes) == calls_before or len(judge.spec.judges) < 2:
         return verdict, judge
     first = verdict
@@ -146,12 +176,7 @@ def _cascade(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudg
         larger = judge.next_level()
         if larger is None:
             break
-        before = len(larger.outcomes)
-        verdict = _inconclusive_if_judged(
-            run_check(assertion, outcome.text, outcome, case.vars, messages=case.messages, judge=larger),
-            larger,
-            before,
-        )
+        verdict = check(larger)
         judge = larger
     root.cut = root.cut or judge.cut
     if judge is root:

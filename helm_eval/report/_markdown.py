@@ -191,8 +191,18 @@ def _failure(case: CaseResult) -> list[str]:
             lines.append(f"- **{md_text(verdict.assertion, 60)}**: {md_text(verdict.reason, 400)}")
     if case.error:
         lines.append(f"- **error**: {md_text(case.error, 400)}")
-    if case.output:
+    if case.transcript:
+        lines += ["", "Conversation:", ""]
+        for message in case.transcript:
+            role = md_text(message.get("role", "?"), 20)
+            lines += [f"*{role}, turn {int(message.get('turn') or 0)}:*", "", code_block(str(message.get("content")))]
+            if message.get("error"):
+                lines += [f"- **error**: {md_text(message['error'], 400)}", ""]
+    elif case.output:
         lines += ["", "Output:", "", code_block(case.output)]
+    if case.tool_calls:
+        calls = "\n".join(f"{c.get('name')}({c.get('raw_arguments', '')})" for c in case.tool_calls)
+        lines += ["", "Tool calls:", "", code_block(calls)]
     return [*lines, "", "</details>", ""]
 
 

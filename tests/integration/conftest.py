@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helm_eval.serve import ServerStartError, VLLMServer
+from helm_eval.serve import ServerStartError, VLLMServer, serve_args
 from tests.conftest import vllm_unavailable
 
 MODEL_NAME = "smollm2"
@@ -29,11 +29,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def vllm(vllm_python: str, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    """The shared server; tests must not leave it busy (metrics deltas are measured around each run)."""
+    """The shared server; tests must not leave it busy (metrics deltas are measured around each run).
+
+    Served as ``helm-eval serve smollm2`` serves it: with tool calling on (the pythonic parser).
+    """
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
     started = time.monotonic()
     try:
-        server = VLLMServer(model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log)
+        server = VLLMServer(
+            model_dir, served_model_name=MODEL_NAME, python=vllm_python, log_path=log, extra_args=serve_args("smollm2")
+        )
         server.start()
         server.wait_ready()
     except ServerStartError as exc:

@@ -249,7 +249,7 @@ def test_killed_parent_takes_the_server_group_with_it(tmp_path: Path) -> None:
 
 
 def test_prepare_model_rejects_unknown_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown model 'gpt5'; known: smollm2"):
+    with pytest.raises(ValueError, match="unknown model 'gpt5'; known: all-minilm, smollm2"):
         prepare_model("gpt5", cache_dir=tmp_path)
 
 
