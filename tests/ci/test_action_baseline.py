@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,18 @@ def test_push_keeps_the_baseline_and_a_pull_request_fails_only_for_new_failures(
             "suites/support.yaml::hours": "passed",
             "suites/support.yaml::escalation": "failed",
         }, log[-3000:]
+
+        # a later push whose run breaks (its suite does not parse) keeps nothing: the good record stays the newest
+        broken = make_consumer(stubs["root"], {"support.yaml": "tests: [unclosed\n"}, WORKFLOW)
+        status, events, stubbed = _act(stubs, broken, "push", {"ref": "refs/heads/main", "repository": repo},
+                                       double.base_url, fake_api)  # fmt: skip
+        log = _log(events)
+        assert status != 0, log[-3000:]
+        exit_status = re.search(r"pytest exit status: (\d+)", log)
+        assert exit_status, log[-3000:]
+        assert exit_status.group(1) not in ("0", "1"), log[-3000:]
+        assert stubbed == ["upload-artifact"], stubbed
+        assert list(stubs["cache"].glob("helm-eval-baseline-main-*/run.json")) == saved
 
         pr = {"action": "synchronize", "number": 42, "repository": repo,
               "pull_request": {"number": 42, "head": {"ref": "feature", "repo": {"full_name": "acme/app"}},
