@@ -184,7 +184,10 @@ SUPPORT = """\
 def test_mr_pipeline_is_compared_with_the_target_branch(gl_env: dict[str, Path], fake_api: FakeApi) -> None:
     project = make_project(gl_env, "gitlab-ci.yml", {"support.yaml": SUPPORT})
     ci = project / ".gitlab-ci.yml"
-    ci.write_text(ci.read_text().replace("fail-on: failure", "fail-on: regression"), encoding="utf-8")
+    # the response cache off: the double answers differently per pipeline under the same model name, and the shell
+    # executor runs every pipeline in this one directory, so .helm-eval/ would replay main's answers to the MR
+    inputs = 'fail-on: regression\n      cache: "off"'
+    ci.write_text(ci.read_text().replace("fail-on: failure", inputs), encoding="utf-8")
     path = f"{gl_env['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}"
     run_env = {**os.environ, "PATH": path, "VIRTUAL_ENV": str(gl_env["venv"])}
     with VLLMDouble(rules=[("reach a human", "please email us")]) as double:  # escalation fails on main already
