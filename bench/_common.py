@@ -115,3 +115,19 @@ def save(name: str, figures: dict[str, Any], echo: bool = True) -> Path:
     if echo:
         print(json.dumps(figures, indent=2))
     return path
+
+
+@contextmanager
+def real_vllm(model_dir: Path, served_name: str, workdir: Path) -> Iterator[Any]:
+    """A real vLLM serving ``model_dir`` for the benchmark (log under ``workdir``); stopped on exit."""
+    from helm_eval.serve import VLLMServer
+
+    server = VLLMServer(model_dir, served_model_name=served_name, log_path=workdir / "vllm-server.log")
+    started = time.perf_counter()
+    server.start()
+    try:
+        server.wait_ready()
+        print(f"vllm ready at {server.base_url} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        yield server
+    finally:
+        server.stop()

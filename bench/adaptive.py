@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import PYTEST_QUIET, ROOT, double_server, save, timed, write_suite
+from _common import PYTEST_QUIET, ROOT, double_server, real_vllm, save, timed, write_suite
 
 GOAL_WALL = 1.1
 REQUESTED = 256
@@ -111,16 +111,9 @@ def real_benchmark(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     if args.endpoint:
         return measure(args.endpoint)
-    from helm_eval.serve import VLLMServer
-
     model_dir = Path.home() / ".cache" / "helm-eval" / "models" / "SmolLM2-135M-Instruct"
-    server = VLLMServer(model_dir, served_model_name="smollm2", log_path=workdir / "vllm-server.log")
-    server.start()
-    try:
-        server.wait_ready()
+    with real_vllm(model_dir, "smollm2", workdir) as server:
         return measure(server.base_url)
-    finally:
-        server.stop()
 
 
 def main() -> None:

@@ -20,11 +20,10 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from _common import save, timed
+from _common import real_vllm, save, timed
 
 MODEL_DIR = Path.home() / ".cache" / "helm-eval" / "models" / "SmolLM2-135M-Instruct"
 SERVED = "smollm2"
@@ -132,17 +131,8 @@ def main() -> None:
         if args.endpoint:
             figures = benchmark(args.endpoint.rstrip("/"), args, workdir)
         else:
-            from helm_eval.serve import VLLMServer
-
-            server = VLLMServer(args.model_dir, served_model_name=SERVED, log_path=workdir / "vllm-server.log")
-            started = time.perf_counter()
-            server.start()
-            try:
-                server.wait_ready()
-                print(f"vllm ready at {server.base_url} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            with real_vllm(args.model_dir, SERVED, workdir) as server:
                 figures = benchmark(server.base_url, args, workdir)
-            finally:
-                server.stop()
     save("judges" if args.verdicts else "judges-ahead", figures)
 
 

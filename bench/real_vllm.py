@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _common import ROOT, save
+from _common import ROOT, real_vllm, save
 
 MODEL_DIR = Path.home() / ".cache" / "helm-eval" / "models" / "SmolLM2-135M-Instruct"
 VLLM_PYTHON = Path(
@@ -447,17 +447,8 @@ def main() -> None:
         if args.endpoint:
             figures = benchmark(args.endpoint.rstrip("/"), args, workdir, None)
         else:
-            from helm_eval.serve import VLLMServer
-
-            server = VLLMServer(args.model_dir, served_model_name=SERVED, log_path=workdir / "vllm-server.log")
-            started = time.perf_counter()
-            server.start()
-            try:
-                server.wait_ready()
-                print(f"vllm ready at {server.base_url} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            with real_vllm(args.model_dir, SERVED, workdir) as server:
                 figures = benchmark(server.base_url, args, workdir, server.pid)
-            finally:
-                server.stop()
     save("real_vllm-quick" if args.quick else "real_vllm", figures)
     print(
         f"helm-eval / vllm bench: call span {figures['ratio']} (goal >= {GOAL}); whole process "
