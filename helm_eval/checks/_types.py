@@ -81,3 +81,6 @@ class CheckType:
     value: ValueRule
     validate: Validator | None
     description: str
+    ours: bool = False
+    """One of helm-eval's own checks: it never raises ``SystemExit``/``KeyboardInterrupt`` itself, so a
+    ``KeyboardInterrupt`` while it runs is a real Ctrl-C and needs no watching."""
