@@ -53,7 +53,11 @@ def scan_texts(
     ignored = [s.casefold() for s in ignore if s]
     found: list[Finding] = []
     seen: set[tuple[str, str]] = set()
+    scanned: set[str] = set()  # a var rendered into a message as it is: its findings are already in
     for where, text in texts:
+        if text in scanned:
+            continue
+        scanned.add(text)
         hits = (find_secrets(text, secret_kinds, where=where) if secret_kinds else []) + (
             find_pii(text, pii_kinds, where=where) if pii_kinds else []
         )

@@ -17,6 +17,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ CACHE_VERSION = 1
 ``identity``, not the key's shape: keys of servers whose weights are known only by path are unchanged, so
 their answers stay valid and are still served."""
 
+_KEYS_PER_QUERY = 500  # well under SQLite's bound on host parameters in one statement
 _SIDE_FILES = ("-wal",)  # -shm is a transient index of the log, gone when the last connection closes
 
 
@@ -113,35 +115,37 @@ class ResponseCache:
 
     def get(self, key: str) -> Outcome | None:
         """The cached outcome for ``key`` marked as a hit (no tokens, no latency), or ``None``."""
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Outcome]:
+        """The cached outcomes of those ``keys`` the file holds (a miss is absent), read in a few queries."""
         conn = self._conn()
-        if conn is None:
-            return None
-        try:
-            row = conn.execute(
-                "SELECT outcome, created FROM responses WHERE key = ? AND version = ?", (key, CACHE_VERSION)
-            ).fetchone()
-            if row is None:
-                return None
-            if self.ttl is not None and float(row[1]) < time.time() - self.ttl:
-                self.expired += 1
-                return None
-            data: dict[str, Any] = json.loads(row[0])
-        except (sqlite3.Error, ValueError, TypeError) as exc:
-            self.errors.append(f"response cache read failed: {exc}")
-            return None
-        self.hits += 1
-        return Outcome(
-            text=str(data.get("text", "")),
-            prompt_tokens=0,
-            completion_tokens=0,
-            latency_ms=0.0,
-            endpoint=str(data.get("endpoint", "")),
-            model=str(data.get("model", "")),
-            finish_reason=data.get("finish_reason"),
-            cache_hit=True,
-            tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or [] if isinstance(c, dict)),
-            embeddings=tuple(tuple(float(x) for x in v) for v in data.get("embeddings") or []),
-        )
+        found: dict[str, Outcome] = {}
+        if conn is None or not keys:
+            return found
+        oldest = time.time() - self.ttl if self.ttl is not None else None
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start : start + _KEYS_PER_QUERY]
+            try:
+                rows = conn.execute(
+                    f"SELECT key, outcome, created FROM responses WHERE version = ? "
+                    f"AND key IN ({','.join('?' * len(chunk))})",
+                    (CACHE_VERSION, *chunk),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                self.errors.append(f"response cache read failed: {exc}")
+                return found
+            for key, blob, created in rows:
+                if oldest is not None and float(created) < oldest:
+                    self.expired += 1
+                    continue
+                try:
+                    found[key] = _stored_outcome(json.loads(blob))
+                except (ValueError, TypeError, AttributeError) as exc:
+                    self.errors.append(f"response cache read failed: {exc}")
+        self.hits += len(found)
+        return found
 
     def put(self, key: str, outcome: Outcome) -> None:
         """Store a successful outcome (errors and hits are never stored)."""
@@ -231,3 +235,19 @@ class ResponseCache:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _stored_outcome(data: dict[str, Any]) -> Outcome:
+    """A stored answer as a hit: no tokens, no latency."""
+    return Outcome(
+        text=str(data.get("text", "")),
+        prompt_tokens=0,
+        completion_tokens=0,
+        latency_ms=0.0,
+        endpoint=str(data.get("endpoint", "")),
+        model=str(data.get("model", "")),
+        finish_reason=data.get("finish_reason"),
+        cache_hit=True,
+        tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or [] if isinstance(c, dict)),
+        embeddings=tuple(tuple(float(x) for x in v) for v in data.get("embeddings") or []),
+    )

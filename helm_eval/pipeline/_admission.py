@@ -47,12 +47,9 @@ class Admission:
         estimating = (self.budget is not None or dry_run) and bool(calls)
         estimates = self.estimate(calls) if estimating else []
         by_call: dict[int, Estimate] = dict(zip(map(id, calls), estimates, strict=False))
-        prepared: list[list[Call]] = []
-        needs: list[CaseNeed] = []
+        unkeyed: list[tuple[Call, Endpoint]] = []
         for case, case_calls in planned:
             owner = self.owner(case)
-            ready = []
-            call_needs: list[CallNeed] = []
             for call in case_calls:
                 estimate = by_call.get(id(call))
                 params = call.params
@@ -65,13 +62,21 @@ class Admission:
                     owner=owner,
                     suite=case.suite_file,
                 )
-                prepared_call = self.responses.keyed(prepared_call, self.endpoint_of(call))
-                if estimate is not None and self.keep_estimates:
-                    self.estimated.append((prepared_call, estimate))
-                ready.append(prepared_call)
-                call_needs.append(self.need(prepared_call, estimate))
+                unkeyed.append((prepared_call, self.endpoint_of(call)))
+        keyed = iter(self.responses.keyed_all(unkeyed))  # one cache look-up for the batch
+        prepared: list[list[Call]] = []
+        needs: list[CaseNeed] = []
+        for case, case_calls in planned:
+            ready = [next(keyed) for _ in case_calls]
             prepared.append(ready)
+            if self.keep_estimates:
+                self.estimated.extend(
+                    (ready_call, by_call[id(call)])
+                    for call, ready_call in zip(case_calls, ready, strict=True)
+                    if id(call) in by_call
+                )
             if estimating:
+                call_needs = [self.need(r, by_call.get(id(c))) for c, r in zip(case_calls, ready, strict=True)]
                 needs.append(CaseNeed(case.suite_file, case.id, tuple(call_needs)))
         if self.budget is None:
             return list(prepared)

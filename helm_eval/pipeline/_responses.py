@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from helm_eval._records import Call, Outcome
@@ -48,15 +49,20 @@ class Responses:
 
     def keyed(self, call: Call, endpoint: Endpoint) -> Call:
         """``call`` with its cache key; remembers the stored answer when there is one (a hit)."""
+        return self.keyed_all([(call, endpoint)])[0]
+
+    def keyed_all(self, calls: Sequence[tuple[Call, Endpoint]]) -> list[Call]:
+        """Each call with its cache key, the stored answers of all of them looked up at once (hits remembered)."""
         if self.cache is None:
-            return call
-        self._weigh(endpoint, call.model)
-        key = cache_key(call, endpoint.identity(call.model))
-        if self.reads and key not in self._hits:
-            hit = self.cache.get(key)
-            if hit is not None:
-                self._hits[key] = hit
-        return dataclasses.replace(call, cache_key=key)
+            return [call for call, _ in calls]
+        keyed = []
+        for call, endpoint in calls:
+            self._weigh(endpoint, call.model)
+            keyed.append(dataclasses.replace(call, cache_key=cache_key(call, endpoint.identity(call.model))))
+        if self.reads:
+            wanted = [c.cache_key for c in keyed if c.cache_key is not None and c.cache_key not in self._hits]
+            self._hits.update(self.cache.get_many(wanted))
+        return keyed
 
     def rekeyed(self, call: Call, endpoint: Endpoint) -> Call:
         """``call`` (sent to a fallback) with the key of the model that answers it; nothing is looked up."""
