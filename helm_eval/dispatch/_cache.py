@@ -149,26 +149,28 @@ class ResponseCache:
 
     def put(self, key: str, outcome: Outcome) -> None:
         """Store a successful outcome (errors and hits are never stored)."""
-        if outcome.error is not None or outcome.cache_hit:
+        self.put_many([(key, outcome)])
+
+    def put_many(self, entries: Sequence[tuple[str, Outcome]]) -> None:
+        """Store the successful outcomes of ``(key, outcome)`` pairs in one transaction."""
+        now = time.time()
+        rows = [
+            (key, CACHE_VERSION, now, json.dumps(_stored_data(outcome), ensure_ascii=False))
+            for key, outcome in entries
+            if outcome.error is None and not outcome.cache_hit
+        ]
+        if not rows:
             return
         conn = self._conn()
         if conn is None:
             return
-        data = {
-            "text": outcome.text,
-            "endpoint": outcome.endpoint,
-            "model": outcome.model,
-            "finish_reason": outcome.finish_reason,
-            "usage": [outcome.prompt_tokens, outcome.completion_tokens],
-            "tool_calls": [c.to_json() for c in outcome.tool_calls],
-            "embeddings": [list(v) for v in outcome.embeddings],
-        }
         try:
-            conn.execute(
-                "INSERT OR REPLACE INTO responses (key, version, created, outcome) VALUES (?, ?, ?, ?)",
-                (key, CACHE_VERSION, time.time(), json.dumps(data, ensure_ascii=False)),
-            )
-            self.writes += 1
+            with conn:  # one transaction: the write-ahead log is appended and synced once per batch
+                conn.execute("BEGIN")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO responses (key, version, created, outcome) VALUES (?, ?, ?, ?)", rows
+                )
+            self.writes += len(rows)
         except sqlite3.Error as exc:
             self.errors.append(f"response cache write failed: {exc}")
 
@@ -251,3 +253,15 @@ def _stored_outcome(data: dict[str, Any]) -> Outcome:
         tool_calls=tuple(ToolCall.from_json(c) for c in data.get("tool_calls") or [] if isinstance(c, dict)),
         embeddings=tuple(tuple(float(x) for x in v) for v in data.get("embeddings") or []),
     )
+
+
+def _stored_data(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "text": outcome.text,
+        "endpoint": outcome.endpoint,
+        "model": outcome.model,
+        "finish_reason": outcome.finish_reason,
+        "usage": [outcome.prompt_tokens, outcome.completion_tokens],
+        "tool_calls": [c.to_json() for c in outcome.tool_calls],
+        "embeddings": [list(v) for v in outcome.embeddings],
+    }

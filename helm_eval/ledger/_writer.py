@@ -1,7 +1,7 @@
 """Recording calls as they finish, off the dispatch loop: a writer thread with its own ledger connection.
 
-An ``also`` callback runs for each finished call on the same thread (the pipeline stores fresh answers in the
-response cache there), so neither costs the dispatch loop any I/O.
+An ``also`` callback runs for each batch of finished calls on the same thread (the pipeline stores fresh answers
+in the response cache there, one transaction a batch), so neither costs the dispatch loop any I/O.
 
 The dispatch loop only puts finished calls on a queue; the writer inserts them in batches, each batch one
 transaction that also drops the calls' reservations. Calls cancelled before they were sent just release theirs.
@@ -40,7 +40,7 @@ class LedgerWriter:
         url: str,
         to_row: Callable[[Finished], CallRow | None],
         batch: int = 256,
-        also: Callable[[Finished], None] | None = None,
+        also: Callable[[list[Finished]], None] | None = None,
     ) -> None:
         self._url = url
         self._also = also
@@ -92,8 +92,8 @@ class LedgerWriter:
                 row = self._to_row(item)
                 if row is not None:
                     rows.append(row)
-            if self._also is not None:
-                self._also(item)
+        if self._also is not None:
+            self._also(finished)
         if ledger is None:
             return
         for attempt in range(3):

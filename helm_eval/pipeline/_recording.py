@@ -32,7 +32,7 @@ class Recorder:
         self.labels = labels
         self.cost = cost
         self.writer = LedgerWriter(
-            ledger.url, self._row, also=lambda item: responses.store(item.call, item.outcome, keys)
+            ledger.url, self._row, also=lambda items: responses.store_all([(i.call, i.outcome) for i in items], keys)
         )
         self._responses = responses
         self._closed = False

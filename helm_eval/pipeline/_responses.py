@@ -90,10 +90,19 @@ class Responses:
         Configured API keys are scrubbed from it. A secret a guardrail found stays: a replay must fail the same
         way the call did (the cache file stays in the private ``.helm-eval/`` directory; reports never show it).
         """
-        if self.cache is not None and outcome is not None and call.cache_key is not None:
-            if keys is not None:
-                outcome = dataclasses.replace(outcome, text=keys.scrub(outcome.text))
-            self.cache.put(call.cache_key, outcome)
+        self.store_all([(call, outcome)], keys)
+
+    def store_all(self, answered: Sequence[tuple[Call, Outcome | None]], keys: Redactor | None = None) -> None:
+        """``store`` for a batch, in one write."""
+        if self.cache is None:
+            return
+        entries = []
+        for call, outcome in answered:
+            if outcome is not None and call.cache_key is not None:
+                if keys is not None:
+                    outcome = dataclasses.replace(outcome, text=keys.scrub(outcome.text))
+                entries.append((call.cache_key, outcome))
+        self.cache.put_many(entries)
 
     def errors(self) -> list[str]:
         """Read and write failures, as warnings (cache I/O never aborts a run)."""
