@@ -321,9 +321,11 @@ class Evaluation:
         """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
         pipeline = self.pipeline
         sampling = pipeline.sampled(case)
-        judged = sampling.verdict() if sampling is not None else None
+        judged = sampling.verdict() if sampling is not None else None  # judged round by round as they came in
         try:
-            verdict = judged or judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+            if judged is None:
+                judged = judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+            verdict = judged
         finally:
             with self._lock:
                 self._ahead.pop(case_key(case), None)

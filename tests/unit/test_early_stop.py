@@ -376,3 +376,50 @@ def test_a_plain_repeat_still_sends_every_run_at_once(project: Any, vllm_double:
     (entry,) = project.record()["cases"]
     assert (entry["repeats"], entry["max_repeats"], entry["repeat_tokens_saved"]) == (6, 0, 0)
     assert "early stopping" not in result.stdout.str()
+
+
+VERDICT = '{"reason": "it names Paris", "pass": true, "score": 1.0}'
+
+
+@pytest.mark.vllm_double(rules=[(r"capital of France\?$", "Paris."), (r"<Rubric>", VERDICT)])
+def test_each_round_is_judged_and_the_judge_tokens_count_in_the_saving(project: Any) -> None:
+    project.suite(
+        "s.yaml",
+        """
+        prompts: ["What is the capital of France?"]
+        tests:
+          - id: judged
+            options: {temperature: 0.7, seed: 0, max_tokens: 8}
+            repeat: {max: 20, pass_rate: 0.5}
+            assert: [{type: llm-rubric, value: names Paris}]
+        """,
+    )
+    project.run("--helm-eval-report", "run.json", "--helm-eval-cache", "off").assert_outcomes(passed=1)
+    judged = [r for r in project.chat_requests() if "<Rubric>" in r.body["messages"][-1]["content"]]
+    assert len(judged) == 4
+    assert len(project.chat_requests()) == 8
+    (entry,) = project.record()["cases"]
+    assert (entry["repeats"], entry["passes"], entry["max_repeats"]) == (4, 4, 20)
+    assert entry["judge_tokens"] > 0
+    assert entry["repeat_tokens_saved"] == round((entry["total_tokens"] + entry["judge_tokens"]) / 4 * 16)
+
+
+def test_a_round_of_conversations_ends_before_it_is_judged(project: Any) -> None:
+    project.double.set(answer=lambda body: "yes" if len(body["messages"]) > 1 else "maybe")
+    project.suite(
+        "s.yaml",
+        """
+        prompts: ["Will it work?"]
+        tests:
+          - id: talk
+            options: {temperature: 0.7, seed: 0, max_tokens: 8}
+            turns: ["Are you sure?"]
+            repeat: {max: 10, pass_rate: 0.5}
+            assert: [{type: equals, value: "yes"}]
+        """,
+    )
+    project.run("--helm-eval-report", "run.json").assert_outcomes(passed=1)
+    assert len(project.chat_requests()) == 8  # four runs of two turns
+    (entry,) = project.record()["cases"]
+    assert (entry["repeats"], entry["passes"], entry["calls"]) == (4, 4, 8)
+    assert [m["turn"] for m in entry["transcript"]] == [1, 1, 2, 2]
