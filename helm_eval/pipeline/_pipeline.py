@@ -341,12 +341,14 @@ class Pipeline:
         self, sampling: Sampling, calls: list[Call]
     ) -> list[concurrent.futures.Future[Outcome]] | Denial | None:
         """Admit and send a later round of an early-stopping case; ``None`` once the case is cancelled."""
-        dispatcher = self.dispatcher()
+        if sampling.cancelled or self.sampler.closed:
+            return None  # and never start the dispatch loop again once the pipeline closed
         case = sampling.case
         with self._admitting:
             ticket = self._tickets.get(case_key(case))
-            if sampling.cancelled or ticket is None or ticket.sampling is not sampling:
+            if sampling.cancelled or self.sampler.closed or ticket is None or ticket.sampling is not sampling:
                 return None
+            dispatcher = self.dispatcher()
             decision = self.admission.admit([(case, calls)])[0]
             if isinstance(decision, Denial):
                 return decision
@@ -524,7 +526,8 @@ class Pipeline:
     def close(self) -> list[str]:
         """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
         self.evaluation.close()
-        self.sampler.close()
+        with self._admitting:  # a round being admitted now is sent before the loop stops, or not at all
+            self.sampler.close()
         if self._dispatcher is not None:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()

@@ -75,6 +75,11 @@ class Sampler:
         self._lock = threading.Lock()
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """True once the pipeline closed: no round is sent any more."""
+        return self._closed
+
     def start(self, sampling: Sampling, futures: Sequence[concurrent.futures.Future[Outcome]]) -> None:
         """Follow the first round of ``sampling`` (``futures``, already sent)."""
         with self._lock:

@@ -7,6 +7,7 @@ received, what the ledger charged, and what the run record, the terminal and JUn
 from __future__ import annotations
 
 import sqlite3
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -423,3 +424,29 @@ def test_a_round_of_conversations_ends_before_it_is_judged(project: Any) -> None
     (entry,) = project.record()["cases"]
     assert (entry["repeats"], entry["passes"], entry["calls"]) == (4, 4, 8)
     assert [m["turn"] for m in entry["transcript"]] == [1, 1, 2, 2]
+
+
+def test_stopping_at_the_first_failure_with_x_leaves_nothing_running(project: Any) -> None:
+    project.double.set(answer=lambda body: "no" if "first" in body["messages"][-1]["content"] else "yes", latency=0.2)
+    project.suite(
+        "s.yaml",
+        """
+        prompts: ["{{q}}"]
+        defaultTest:
+          options: {temperature: 0.7, seed: 0, max_tokens: 8}
+          repeat: {max: 50, pass_rate: 0.95}
+          assert: [{type: equals, value: "yes"}]
+        tests:
+          - {id: first, vars: {q: first}}
+          - {id: second, vars: {q: second}}
+          - {id: third, vars: {q: third}}
+        """,
+    )
+    result = project.run("-x", "--helm-eval-report", "run.json")
+    result.assert_outcomes(failed=1)
+    (entry,) = project.record()["cases"]
+    assert (entry["status"], entry["repeats"]) == ("failed", 1)
+    sent = len(project.chat_requests())
+    assert sent < 3 * 50  # the other cases' later rounds stop with the run
+    time.sleep(1.0)
+    assert len(project.chat_requests()) == sent, "a round was sent after the run ended"
