@@ -208,7 +208,7 @@ def test_a_passing_case_stops_after_four_of_twenty_runs(project: Any) -> None:
             assert: [{type: equals, value: "yes"}]
         """,
     )
-    result = project.run("--helm-eval-report", "run.json", "--junitxml", "junit.xml")
+    result = project.run("--helm-eval-report", "run.json", "--junitxml", "junit.xml", "--helm-eval-html", "r.html")
     result.assert_outcomes(passed=1)
     assert seeds_sent(project) == [100, 101, 102, 103]  # runs 1-4 of 20: seed + i, as with n
     (entry,) = project.record()["cases"]
@@ -219,6 +219,7 @@ def test_a_passing_case_stops_after_four_of_twenty_runs(project: Any) -> None:
     result.stdout.fnmatch_lines(
         [f"early stopping: 1 of 1 sampled cases stopped early, 4 of 20 runs made; ~{saved:,} tokens saved *"]
     )
+    assert '"max_repeats":20' in (project.path / "r.html").read_text(encoding="utf-8").replace(" ", "")
     properties = junit_properties(project.path / "junit.xml")["sampled"]
     assert properties["early_stop"] == "stopped after 4 of 20 runs"
     assert (properties["runs"], properties["max_runs"], properties["runs_tokens_saved"]) == ("4", "20", str(saved))
