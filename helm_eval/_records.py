@@ -56,8 +56,17 @@ class Case:
     description: str = ""
     vars: dict[str, Any] = field(default_factory=dict)
     repeat: int = 1
+    """Runs of the case; with ``stop_early``, the most runs."""
     threshold: float = 1.0
     """Minimum pass rate over ``repeat`` runs for the case to pass."""
+    stop_early: bool = False
+    """Send the runs in rounds and stop once the pass rate's interval lies wholly above or below ``threshold``
+    (``repeat: {max: N}``)."""
+    confidence: float = 0.95
+    """Confidence of the pass-rate interval: for stopping early, for ``decide == "interval"`` and in reports."""
+    decide: Literal["rate", "interval"] = "rate"
+    """``rate``: the case passes when its pass rate reaches ``threshold``; ``interval``: when the interval's lower
+    bound does (its upper bound below ``threshold`` fails it; anything else is inconclusive, an error)."""
     score_threshold: float | None = None
     """Weighted assertion score a run must reach to pass (promptfoo's test ``threshold``); ``None``: every
     assertion of weight > 0 must pass."""
@@ -356,6 +365,14 @@ class CaseResult:
     passes: int = 0
     threshold: float = 1.0
     pass_rate_ci: tuple[float, float] | None = None
+    """Wilson interval of the pass rate at ``confidence``."""
+    confidence: float = 0.95
+    """Confidence of ``pass_rate_ci``."""
+    max_repeats: int = 0
+    """For a case that could stop early (``repeat: {max: N}``), N: ``repeats`` are the runs it made. 0 otherwise."""
+    repeat_tokens_saved: int = 0
+    """For a case that stopped early, the tokens the runs not made would have cost: the runs' mean tokens (their
+    judge calls included) times the runs not made. An estimate."""
     output: str = ""
     """An excerpt of the (first failing, else first) output."""
     verdicts: list[Verdict] = field(default_factory=list)
@@ -437,6 +454,11 @@ class CaseResult:
             failed_over_from=next((o.failed_over_from for o in outcomes if o.failed_over_from), None),
             **extra,
         )
+
+    @property
+    def stopped_early(self) -> bool:
+        """True when the case stopped before its most runs (``repeat: {max}``)."""
+        return 0 < self.repeats < self.max_repeats
 
     @property
     def total_tokens(self) -> int:
@@ -550,6 +572,8 @@ class RunRecord:
             "judge_first_decided": sum(c.judge_first_decided for c in self.cases),
             "judge_escalated": sum(c.judge_escalated for c in self.cases),
             "judge_tokens_saved": sum(c.judge_tokens_saved for c in self.cases),
+            "stopped_early": sum(1 for c in self.cases if c.stopped_early),
+            "repeat_tokens_saved": sum(c.repeat_tokens_saved for c in self.cases),
             "replaced_chars": sum(c.replaced_chars for c in self.cases),
             "failed_over": sum(c.failed_over for c in self.cases),
             "duration_s": round(max(0.0, self.finished_at - self.started_at), 3),

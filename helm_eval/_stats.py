@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 Z_95 = 1.959963984540054
+
+
+def z_for(confidence: float) -> float:
+    """The two-sided normal quantile of ``confidence`` (0.95 gives ``Z_95``), for ``wilson_interval``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    return Z_95 if confidence == 0.95 else NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def wilson_interval(passes: int, runs: int, z: float = Z_95) -> tuple[float, float]:

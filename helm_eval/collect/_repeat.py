@@ -8,17 +8,22 @@ rather than quietly judged by the other meaning.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from helm_eval.config import RepeatSpec, SuiteError, TestSpec, line_of
 
 
 @dataclass(frozen=True, slots=True)
 class Repeat:
-    """A case's runs and the pass rate they must reach."""
+    """A case's runs, the pass rate they must reach, and how they decide it."""
 
     n: int = 1
+    """Runs; with ``stop_early``, the most runs."""
     pass_rate: float = 1.0
+    stop_early: bool = False
+    """Runs go out in rounds until the pass rate's interval decides (``repeat: {max: N}``)."""
+    confidence: float = 0.95
+    decide: Literal["rate", "interval"] = "rate"
 
 
 def case_repeat(
@@ -41,5 +46,11 @@ def case_repeat(
     if spec is None:
         return Repeat()
     if isinstance(spec, RepeatSpec):
-        return Repeat(spec.n, spec.pass_rate)
+        return Repeat(
+            spec.runs,
+            spec.pass_rate,
+            stop_early=spec.max is not None,
+            confidence=spec.confidence if spec.confidence is not None else 0.95,
+            decide=spec.decide,
+        )
     return Repeat(spec)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from helm_eval.config._matrix import EvaluateOptionsSpec, MatrixEntry, ProviderSpec
 
@@ -116,12 +116,56 @@ class AssertionSpec(_Strict):
 
 
 class RepeatSpec(_Strict):
-    """How often a case runs and what share of the runs must pass."""
+    """How often a case runs, what share of the runs must pass, and whether it may stop once that is clear.
 
-    n: int = Field(ge=1, le=1000)
-    """Runs of the case (with a seed, run i uses seed + i)."""
+    Give ``n`` (every run is made) or ``max`` (runs are made in rounds until the pass rate's interval decides).
+    """
+
+    n: int | None = Field(default=None, ge=1, le=1000)
+    """Runs of the case, all of them (with a seed, run i uses seed + i). Give ``n`` or ``max``, not both."""
+    max: int | None = Field(default=None, ge=1, le=1000)
+    """Most runs of a case that stops early: runs are sent in rounds, and no more once the ``confidence``
+    interval (Wilson) of the pass rate lies wholly above ``pass_rate`` (pass) or wholly below it (fail). The
+    report shows the runs made and the tokens saved against making all ``max``. Give ``n`` or ``max``."""
     pass_rate: float = Field(default=1.0, ge=0, le=1)
-    """Share of the runs that must pass for the case to pass (default 1.0: every run)."""
+    """Share of the runs that must pass for the case to pass (default 1.0: every run). With ``max`` and the
+    default 1.0, one failed run decides "fail" at once, but a passing case never stops early (the interval of a
+    sampled rate never lies wholly above 1.0): lower it (e.g. 0.9) to save runs on passing cases too."""
+    confidence: float | None = Field(default=None, gt=0, lt=1)
+    """Confidence of the pass-rate interval that stops the runs (``max``) and decides with ``decide: interval``
+    (default 0.95); the report's interval uses it too."""
+    decide: Literal["rate", "interval"] = "rate"
+    """How the runs made decide the case: ``rate`` (the share that passed reaches ``pass_rate``; what ``n`` always
+    did) or ``interval`` (passes when the interval's lower bound reaches ``pass_rate``, fails when its upper bound
+    is below it; otherwise the case is an error, "inconclusive", as when a judge gives no valid verdict)."""
+
+    @field_validator("max")
+    @classmethod
+    def _one_count(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("n") is not None:
+            raise ValueError("give n (every run is made) or max (runs stop once the interval decides), not both")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RepeatSpec:
+        if self.n is None and self.max is None:
+            raise ValueError("give n (runs, all made) or max (most runs, stopping once the interval decides)")
+        if self.confidence is not None and self.max is None and self.decide == "rate":
+            raise ValueError(
+                "confidence sets the interval that stops runs (max) or decides the case (decide: interval); "
+                "with n and decide: rate the share of runs that passed decides: add one of those or drop confidence"
+            )
+        if self.decide == "interval" and self.pass_rate >= 1.0:
+            raise ValueError(
+                "decide: interval with pass_rate 1.0 can never pass (the interval's lower bound stays below 1); "
+                "lower pass_rate, or use decide: rate"
+            )
+        return self
+
+    @property
+    def runs(self) -> int:
+        """Runs the case makes at most (``n`` or ``max``)."""
+        return self.n if self.n is not None else (self.max or 1)
 
 
 class InputGuardrailsSpec(_Strict):
@@ -155,7 +199,8 @@ class TestSpec(_Strict):
     """Sampling parameters, merged over ``defaultTest.options``."""
     repeat: Annotated[int, Field(ge=1, le=1000)] | RepeatSpec | None = None
     """Run the case this many times: ``5``, or ``{n: 5, pass_rate: 0.8}`` to pass when 80% of the runs pass (by
-    default every run must pass)."""
+    default every run must pass), or ``{max: 20, pass_rate: 0.8}`` to stop sending runs once the pass rate's 95%
+    interval lies wholly above or below 0.8."""
     threshold: float | None = Field(default=None, ge=0, le=1)
     """promptfoo's test threshold: a run passes when the weighted mean of its assertion scores reaches it, even if
     some assertions fail (without it every assertion of weight > 0 must pass). Not a pass rate over repeats: that

@@ -40,8 +40,9 @@ def _looks_like_tag(part: object) -> bool:
 
 def _most_specific(errors: list[Any]) -> Any:
     # For a value matching none of a union's branches pydantic reports one error per branch; the longest
-    # location is the branch that got furthest, which is the one the user most likely meant.
-    return max(errors, key=lambda e: len(e["loc"]))
+    # location is the branch that got furthest, which is the one the user most likely meant; on a tie, a check
+    # of the model's own (a value error) means the value had that branch's shape.
+    return max(errors, key=lambda e: (len(e["loc"]), e["type"] == "value_error"))
 
 
 def _message(error: Any) -> str:

@@ -277,6 +277,11 @@ def describe_loc(data: Any, loc: Sequence[Any]) -> str:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             parts.append(f"[{part}]")
             node = node[part]
-        elif index == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+        elif index == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
             parts.append(f".{part}" if parts else part)  # a missing field, named at its parent
     return "".join(parts) or "(top level)"
+
+
+def _is_tag(part: str) -> bool:
+    """A pydantic union branch or validator tag (``RepeatSpec``, ``function-after[...]``), not a field name."""
+    return part[:1].isupper() or "[" in part

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from helm_eval._records import Call, Case, CaseResult, Outcome
-from helm_eval._stats import wilson_interval
 from helm_eval._text import excerpt
 from helm_eval.checks import CheckError, EmbedFn, judge_request
 from helm_eval.config import BudgetCut, HelmEvalError, JudgeModel, Unavailable
@@ -25,8 +24,10 @@ from helm_eval.ledger import Denial
 from helm_eval.pipeline._conversation import all_turns, shown_tool_calls, transcript
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
+from helm_eval.pipeline._sampling import Sampling
 from helm_eval.pipeline._scoring import named_scores
 from helm_eval.pipeline._settings import RunSettings
+from helm_eval.pipeline._stopping import rate_interval
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
 from helm_eval.plan import Planner
 
@@ -68,6 +69,26 @@ def without_response_format(call: Call) -> Call:
     """``call`` without its ``response_format`` (a plain prompt: the judge's reply is then parsed as text)."""
     params = {k: v for k, v in call.params.items() if k != "response_format"}
     return dataclasses.replace(call, params=params)
+
+
+def tokens_saved(result: CaseResult, most: int) -> int:
+    """What the runs not made would have cost: the mean tokens of a run made (judge calls included) per run."""
+    if not result.repeats or result.repeats >= most:
+        return 0
+    per_run = (result.total_tokens + result.judge_tokens) / result.repeats
+    return round(per_run * (most - result.repeats))
+
+
+def inconclusive_rate(case: Case, result: CaseResult) -> str:
+    """Why a case decided by its interval is neither passed nor failed, in one line."""
+    k, n = result.passes, result.repeats
+    low, high = result.pass_rate_ci or (0.0, 1.0)
+    made = f"all {n} runs made" if n >= case.repeat else f"{n} runs made"
+    return (
+        f"inconclusive: {k} of {n} runs passed ({k / n if n else 0:.0%}); the {case.confidence:.0%} interval "
+        f"{low:.0%}–{high:.0%} holds the required pass rate {case.threshold:g} ({made}); allow more runs (max) or "
+        "lower the confidence"
+    )
 
 
 class Host(Protocol):
@@ -118,6 +139,10 @@ class Host(Protocol):
 
     def embedder(self, case: Case, outcomes: list[Outcome]) -> EmbedFn | None:
         """Embeds texts for ``case``'s checks through ``call``; ``None`` without an embedding endpoint."""
+        ...
+
+    def sampled(self, case: Case) -> Sampling | None:
+        """The rounds of ``case`` when it stops early, each judged as it arrived."""
         ...
 
 
@@ -295,8 +320,12 @@ class Evaluation:
     def judge(self, case: Case, gathered: Gathered) -> CaseVerdict:
         """Apply ``case``'s assertions to its outcomes and fill in the result (status, verdicts, judge cost)."""
         pipeline = self.pipeline
+        sampling = pipeline.sampled(case)
+        judged = sampling.verdict() if sampling is not None else None  # judged round by round as they came in
         try:
-            verdict = judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+            if judged is None:
+                judged = judge_case(self, case, gathered.outcomes, pipeline.settings.config.judge)
+            verdict = judged
         finally:
             with self._lock:
                 self._ahead.pop(case_key(case), None)
@@ -315,7 +344,11 @@ class Evaluation:
         result.repeats = verdict.repeats
         result.score = verdict.score
         result.named_scores = named_scores(case.assertions, verdict.runs)
-        result.pass_rate_ci = wilson_interval(result.passes, result.repeats)
+        result.pass_rate_ci = rate_interval(result.passes, result.repeats, case.confidence)
+        result.confidence = case.confidence
+        if case.stop_early:
+            result.max_repeats = case.repeat
+            result.repeat_tokens_saved = tokens_saved(result, case.repeat)
         outcomes = gathered.outcomes
         result.output = excerpt(scrub(outcomes[verdict.shown].text), OUTPUT_EXCERPT) if outcomes else ""
         if outcomes:
@@ -325,15 +358,18 @@ class Evaluation:
                             OUTPUT_EXCERPT)} for m in case.messages[-PROMPT_MESSAGES:]]  # fmt: skip
         shown = verdict.runs[verdict.shown] if verdict.runs else []
         result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
-        undecided = verdict.inconclusive(case.threshold)
+        undecided = verdict.inconclusive(case)
+        decision = verdict.decision(case)
         if verdict.cut is not None:
             result.status, result.skip_reason = "skipped", str(verdict.cut)
         elif undecided is not None:
             result.status = "error"
             reason = undecided.reason.removeprefix("inconclusive: ")
             result.error = scrub(f"judge gave no valid verdict: {undecided.assertion}: {reason}")
+        elif decision is None:
+            result.status, result.error = "error", inconclusive_rate(case, result)
         else:
-            result.status = "passed" if verdict.passed(case.threshold) else "failed"
+            result.status = "passed" if decision else "failed"
         return verdict
 
     def evaluate(self, cases: Sequence[Case]) -> Iterator[CaseResult]:

@@ -62,8 +62,10 @@ from helm_eval.pipeline._failover import fallback_calls, tolerable_outages
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
+from helm_eval.pipeline._sampling import Sampler, Sampling
 from helm_eval.pipeline._settings import RunSettings
-from helm_eval.pipeline._verdict import CaseVerdict
+from helm_eval.pipeline._stopping import first_round
+from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
 from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
 
 
@@ -77,6 +79,8 @@ class _Ticket:
     blocked: InputBlocked | None = None
     conversed: list[Outcome] | None = None
     """A multi-turn case's outcomes, one per repeat, each the last turn with the earlier ones in it."""
+    sampling: Sampling | None = None
+    """An early-stopping case's rounds (``repeat: {max}``); ``calls`` and ``futures`` grow with each round."""
 
 
 def _ignored_under_policy(config: ProjectConfig) -> list[str]:
@@ -158,6 +162,8 @@ class Pipeline:
         """Held while admitting and sending: judges run ahead admit from a worker thread."""
         self.evaluation = Evaluation(self)
         """The verdict stage: gathers outcomes and judges cases, its judge calls coming back through ``call``."""
+        self.sampler = Sampler(self._send_round, self._converse, self._judge_runs)
+        """Sends the later rounds of cases that stop early, judging each round as it arrives."""
 
     def __enter__(self) -> Pipeline:
         return self
@@ -312,7 +318,9 @@ class Pipeline:
         if not fresh:
             return
         dispatcher = self.dispatcher()
-        planned = [(case, self.planner.calls(case)) for case in fresh]
+        every = [self.planner.calls(case) for case in fresh]
+        # a case that stops early is admitted and sent its first round only; the sampler sends the rest
+        planned = [(case, calls[: first_round(case)]) for case, calls in zip(fresh, every, strict=True)]
         with self._admitting:
             decisions = self.admission.admit(planned)
             order = sorted(range(len(fresh)), key=lambda i: -fresh[i].priority)
@@ -320,10 +328,45 @@ class Pipeline:
                 case, decision = fresh[index], decisions[index]
                 if isinstance(decision, Denial):
                     self._tickets[case_key(case)] = _Ticket(denial=decision)
+                    continue
+                futures = [self._send(dispatcher, call) for call in decision]
+                ticket = self._tickets[case_key(case)] = _Ticket(list(decision), futures)
+                if case.stop_early:
+                    ticket.sampling = Sampling(case, every[index])
+                    self.sampler.start(ticket.sampling, futures)
                 else:
-                    futures = [self._send(dispatcher, call) for call in decision]
-                    self._tickets[case_key(case)] = _Ticket(decision, futures)
                     self.evaluation.watch(case, futures)
+
+    def _send_round(
+        self, sampling: Sampling, calls: list[Call]
+    ) -> list[concurrent.futures.Future[Outcome]] | Denial | None:
+        """Admit and send a later round of an early-stopping case; ``None`` once the case is cancelled."""
+        if sampling.cancelled or self.sampler.closed:
+            return None  # and never start the dispatch loop again once the pipeline closed
+        case = sampling.case
+        with self._admitting:
+            ticket = self._tickets.get(case_key(case))
+            if sampling.cancelled or self.sampler.closed or ticket is None or ticket.sampling is not sampling:
+                return None
+            dispatcher = self.dispatcher()
+            decision = self.admission.admit([(case, calls)])[0]
+            if isinstance(decision, Denial):
+                return decision
+            futures = [self._send(dispatcher, call) for call in decision]
+            ticket.calls.extend(decision)
+            ticket.futures.extend(futures)
+            return futures
+
+    def _converse(self, case: Case, call: Call, outcome: Outcome) -> Outcome:
+        return converse(self.call, case, call, outcome)
+
+    def _judge_runs(self, case: Case, outcomes: Sequence[Outcome], judge: CaseJudge | None) -> CaseVerdict:
+        return judge_case(self.evaluation, case, outcomes, self.settings.config.judge, judge)
+
+    def sampled(self, case: Case) -> Sampling | None:
+        """The rounds of ``case`` when it stops early (``repeat: {max}``) and was sent."""
+        ticket = self._tickets.get(case_key(case))
+        return ticket.sampling if ticket is not None else None
 
     def _send(self, dispatcher: Dispatcher, call: Call) -> concurrent.futures.Future[Outcome]:
         """Dispatch ``call``, or answer it from the response cache (a hit is recorded but costs nothing)."""
@@ -347,6 +390,8 @@ class Pipeline:
             raise ticket.blocked
         if ticket.denial is not None:
             raise BudgetCut(ticket.denial)
+        if ticket.sampling is not None:
+            return ticket.sampling.done.result()  # its conversations are held there already
         outcomes = [future.result() for future in ticket.futures]
         if not case.followups:
             return outcomes
@@ -364,9 +409,13 @@ class Pipeline:
     def forget(self, cases: Iterable[Case]) -> int:
         """Cancel what was sent ahead for ``cases`` (deselected after all); returns calls cancelled."""
         cancelled = 0
-        for case in cases:
-            ticket = self._tickets.pop(case_key(case), None)
-            if ticket is not None:
+        with self._admitting:  # no later round of an early-stopping case is sent once it is forgotten
+            for case in cases:
+                ticket = self._tickets.pop(case_key(case), None)
+                if ticket is None:
+                    continue
+                if ticket.sampling is not None:
+                    ticket.sampling.cancelled = True
                 cancelled += sum(1 for future in ticket.futures if future.cancel())
         return cancelled
 
@@ -391,6 +440,7 @@ class Pipeline:
 
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""
+        self.sampler.cancel_all()
         return self._dispatcher.cancel_pending() if self._dispatcher is not None else 0
 
     def _estimate(self, calls: list[Call]) -> list[Estimate]:
@@ -476,6 +526,8 @@ class Pipeline:
     def close(self) -> list[str]:
         """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
         self.evaluation.close()
+        with self._admitting:  # a round being admitted now is sent before the loop stops, or not at all
+            self.sampler.close()
         if self._dispatcher is not None:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from helm_eval._records import Assertion, Call, Case, Outcome, Verdict
-from helm_eval._stats import wilson_interval
 from helm_eval._text import quote
 from helm_eval.checks import CheckError, EmbedFn, run_check
 from helm_eval.config import BudgetCut, JudgeModel, JudgeSpec
 from helm_eval.pipeline._conversation import history
 from helm_eval.pipeline._scoring import run_passed, run_score
+from helm_eval.pipeline._stopping import case_decision, rate_interval
 
 
 class Caller(Protocol):
@@ -255,30 +255,36 @@ class CaseVerdict:
         """How many runs were judged."""
         return len(self.runs)
 
+    sampling_cut: BudgetCut | None = None
+    """The budget cut that refused a later round of an early-stopping case's runs."""
+
     @property
     def cut(self) -> BudgetCut | None:
-        """The budget cut that stopped a judge call, if any (the case is then skipped)."""
-        return self.judge.cut
+        """The budget cut that stopped a judge call or a round of runs, if any (the case is then skipped)."""
+        return self.judge.cut or self.sampling_cut
 
-    def passed(self, threshold: float) -> bool:
-        """True when the pass rate reaches ``threshold``."""
-        rate = self.passes / self.repeats if self.repeats else 0.0
-        return rate + 1e-12 >= threshold
+    def decision(self, case: Case) -> bool | None:
+        """Whether the runs pass ``case`` under its rule (``None``: its interval is inconclusive)."""
+        return case_decision(case, self.passes, self.repeats)
 
-    def inconclusive(self, threshold: float) -> Verdict | None:
+    def passed(self, case: Case) -> bool:
+        """True when the runs pass ``case``: its pass rate (or with ``decide: interval``, its interval) is met."""
+        return self.decision(case) is True
+
+    def inconclusive(self, case: Case) -> Verdict | None:
         """The judge's failure that decides the case, if any.
 
         That is when only judges that gave no valid verdict stand between the case and passing; ``None`` when it
         passed, or when its model failed whatever the judge would have said.
         """
-        if self.passed(threshold) or not self.repeats:
+        if self.passed(case) or not self.repeats:
             return None
         open_runs = [
             run
             for run, passed in zip(self.runs, self.passed_runs, strict=True)
             if not passed and _only_judge_failed(run)
         ]
-        if not open_runs or (self.passes + len(open_runs)) / self.repeats + 1e-12 < threshold:
+        if not open_runs or case_decision(case, self.passes + len(open_runs), self.repeats) is not True:
             return None
         return next(v for v in open_runs[0] if v.inconclusive)
 
@@ -293,13 +299,15 @@ class CaseVerdict:
             if case.score_threshold is not None and shown_score is not None
             else ""
         )
+        stop = f"; stopped after {n} of {case.repeat} runs" if case.stop_early and n < case.repeat else ""
         if n == 1:
-            lines = [f"{head}: failed{scored}"]
+            lines = [f"{head}: failed{stop}{scored}"]
         else:
-            low, high = wilson_interval(k, n)
+            low, high = rate_interval(k, n, case.confidence)
+            rule = "its interval's lower bound reaching " if case.decide == "interval" else ""
             lines = [
-                f"{head}: {k} of {n} runs passed ({k / n:.0%}, 95% CI {low:.0%}–{high:.0%}); "
-                f"needs {case.threshold:.0%}; showing run {self.shown + 1}{scored}"
+                f"{head}: {k} of {n} runs passed ({k / n:.0%}, {case.confidence:.0%} CI {low:.0%}–{high:.0%}); "
+                f"needs {rule}{case.threshold:.0%}{stop}; showing run {self.shown + 1}{scored}"
             ]
         lines.append(f"  output: {quote(outcomes[self.shown].text, 300)}")
         for verdict in self.runs[self.shown]:
@@ -317,13 +325,28 @@ def _only_judge_failed(run: Sequence[Verdict]) -> bool:
     return all(v.passed or v.inconclusive for v in run)
 
 
-def judge_case(caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: JudgeSpec) -> CaseVerdict:
-    """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``."""
-    judge = CaseJudge(caller, case, spec)
+def judge_case(
+    caller: Caller, case: Case, outcomes: Sequence[Outcome], spec: JudgeSpec, judge: CaseJudge | None = None
+) -> CaseVerdict:
+    """Apply every assertion of ``case`` to each outcome, with a judge whose calls go through ``caller``.
+
+    ``judge`` carries on an earlier judgment of the case's runs (the rounds of an early stop): its judge calls,
+    budget cut and cascade tally.
+    """
+    judge = judge if judge is not None else CaseJudge(caller, case, spec)
     runs = [[judged_verdict(a, o, case, judge) for a in case.assertions] for o in outcomes]
     passes = [run_passed(case, verdicts) for verdicts in runs]
     scores = [run_score(case.assertions, verdicts) for verdicts in runs]
-    # show the first run the model failed; failing that, the first the judge could not decide
+    return case_verdict(runs, judge, passes, scores)
+
+
+def case_verdict(
+    runs: list[list[Verdict]], judge: CaseJudge, passes: list[bool], scores: list[float | None]
+) -> CaseVerdict:
+    """The verdict over judged runs.
+
+    It shows the first run the model failed, else the first the judge could not decide, else the first.
+    """
     failed = [not p and not _only_judge_failed(r) for p, r in zip(passes, runs, strict=True)]
     undecided = [not p for p in passes]
     shown = failed.index(True) if True in failed else (undecided.index(True) if True in undecided else 0)

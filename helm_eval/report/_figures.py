@@ -207,6 +207,28 @@ def gate(record: RunRecord | None, pytest_status: int | None, fail_on: FailOn) -
     return False, "all cases passed"
 
 
+def runs_made(case: CaseResult) -> str:
+    """The runs a repeated case made, e.g. ``3/4 runs passed, stopped after 4 of 20``; empty for a single run."""
+    if case.repeats <= 1 and not case.stopped_early:
+        return ""
+    stop = f", stopped after {case.repeats} of {case.max_repeats}" if case.stopped_early else ""
+    return f"{case.passes}/{case.repeats} runs passed{stop}"
+
+
+def stopping_line(record: RunRecord) -> str | None:
+    """What repeats that stop early saved, in one line; ``None`` when no case could stop early."""
+    sampled = [c for c in record.cases if c.max_repeats and c.repeats]
+    if not sampled:
+        return None
+    stopped = sum(1 for c in sampled if c.stopped_early)
+    made, most = sum(c.repeats for c in sampled), sum(c.max_repeats for c in sampled)
+    saved = sum(c.repeat_tokens_saved for c in sampled)
+    return (
+        f"early stopping: {stopped:,} of {len(sampled):,} sampled cases stopped early, {made:,} of {most:,} runs "
+        f"made; ~{saved:,} tokens saved against making every run"
+    )
+
+
 def cascade_line(record: RunRecord) -> str | None:
     """What a judge cascade saved, in one line; ``None`` when no cascade judged anything."""
     totals = record.totals()

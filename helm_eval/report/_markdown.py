@@ -24,6 +24,8 @@ from helm_eval.report._figures import (
     first_reason,
     group_by,
     is_red,
+    runs_made,
+    stopping_line,
     warning_cases,
 )
 from helm_eval.report._terminal import failover_lines
@@ -115,8 +117,8 @@ def _models(record: RunRecord) -> list[str]:
              f"{sum(c.total_tokens for c in cases):,}", _money(cost_of(cases))]
             for name, cases in group_by(record.cases, "model").items()]  # fmt: skip
     headers = ["model", "calls", "prompt tokens", "completion tokens", "judge tokens", "tokens", "cost"]
-    cascade = cascade_line(record)
-    return ["### Tokens and cost by model", "", *_table(headers, rows), *([cascade, ""] if cascade else [])]
+    notes = [line for line in (cascade_line(record), stopping_line(record)) if line]
+    return ["### Tokens and cost by model", "", *_table(headers, rows), *(part for n in notes for part in (n, ""))]
 
 
 def _budget(record: RunRecord) -> list[str]:
@@ -184,7 +186,7 @@ def _failure(case: CaseResult) -> list[str]:
     status = "errored" if case.status == "error" else "failed"
     if case.change in _CHANGE_WORDS:
         status += f" ({_CHANGE_WORDS[case.change]})"
-    runs = f" ({case.passes}/{case.repeats} runs passed)" if case.repeats > 1 else ""
+    runs = f" ({runs_made(case)})" if runs_made(case) else ""
     lines = [f"<details><summary>{_where(case)} <b>{md_text(case_name(case), 120)}</b> {status}{runs}</summary>", ""]
     for verdict in case.verdicts:
         if not verdict.passed:

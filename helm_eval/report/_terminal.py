@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from helm_eval._records import CaseResult, RunRecord
 from helm_eval._stats import percentile
-from helm_eval.report._figures import cascade_line
+from helm_eval.report._figures import cascade_line, stopping_line
 
 HEADERS = ("suite", "cases", "passed", "failed", "error", "skipped", "tokens", "p50 ms", "p95 ms")
 MODEL_HEADERS = ("model", "cases", "pass rate", "tokens", "cost", "p50 ms", "p95 ms")
@@ -103,9 +103,9 @@ def write_summary(record: RunRecord, write_line: Callable[[str], None]) -> None:
         + (f"  judge tokens: {totals['judge_tokens']:,}" if totals.get("judge_tokens") else "")
         + (f"  invalid characters replaced: {totals['replaced_chars']:,}" if totals.get("replaced_chars") else "")
     )
-    cascade = cascade_line(record)
-    if cascade is not None:
-        write_line(cascade)
+    for line in (cascade_line(record), stopping_line(record)):
+        if line is not None:
+            write_line(line)
 
 
 def budget_lines(record: RunRecord) -> list[str]:

@@ -110,6 +110,7 @@ class CaseItem(pytest.Item):
         if self.gathered.error is not None:
             raise CaseCallError(self.gathered.error)
         self.verdict = pipeline.judge(case, self.gathered)
+        record_repeat_properties(self, result)
         if self.verdict.cut is not None:
             raise pytest.skip.Exception(str(self.verdict.cut), _use_item_location=True)
         if result.status == "error":
@@ -144,6 +145,21 @@ def record_usage_properties(item: pytest.Item, result: CaseResult) -> None:
             *([("failed_over_from", result.failed_over_from)] if result.failed_over_from else []),
         ]
     )
+
+
+def record_repeat_properties(item: pytest.Item, result: CaseResult) -> None:
+    """A case that could stop early: the runs it made of its most, and the tokens that saved (JUnit properties)."""
+    if not result.max_repeats:
+        return
+    made = (
+        f"stopped after {result.repeats} of {result.max_repeats} runs"
+        if result.stopped_early
+        else (f"all {result.repeats} runs made")
+    )
+    item.user_properties.extend(
+        [("runs", result.repeats), ("max_runs", result.max_repeats), ("early_stop", made),
+         ("runs_tokens_saved", result.repeat_tokens_saved)]
+    )  # fmt: skip
 
 
 def _register_marker(config: pytest.Config, tag: str) -> None:

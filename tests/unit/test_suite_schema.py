@@ -21,7 +21,7 @@ def test_the_suite_schema_has_every_new_key(tmp_path: Path) -> None:
         assert properties[key]["description"], key
     assert "file://" in properties["tests"]["description"]
     defs = suite["$defs"]
-    assert set(defs["RepeatSpec"]["properties"]) == {"n", "pass_rate"}
+    assert set(defs["RepeatSpec"]["properties"]) == {"n", "max", "pass_rate", "confidence", "decide"}
     assert "weighted" in defs["TestSpec"]["properties"]["threshold"]["description"]
     assert {"apiBaseUrl", "temperature", "max_tokens"} <= set(defs["ProviderConfig"]["properties"])
     assert {"model", "endpoint", "label"} == set(defs["ModelSpec"]["properties"])

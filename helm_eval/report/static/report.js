@@ -296,10 +296,12 @@
       c.cache_hits ? c.cache_hits + " cached" : null, c.owner ? "owner " + c.owner : null,
       c.tags ? "tags " + c.tags.join(", ") : null, c.change ? "vs base: " + c.change : null].filter(Boolean);
     parts.push(el("p", { class: "muted", text: facts.join(" · ") }));
-    if (c.repeats > 1) {
-      const ci = c.ci ? " (95% interval " + pct(c.ci[0]) + "–" + pct(c.ci[1]) + ")" : "";
+    if (c.repeats > 1 || c.max_repeats) {
+      const level = pct(c.confidence === undefined ? 0.95 : c.confidence);
+      const ci = c.ci ? " (" + level + " interval " + pct(c.ci[0]) + "–" + pct(c.ci[1]) + ")" : "";
+      const stop = c.max_repeats > c.repeats ? "; stopped after " + c.repeats + " of " + c.max_repeats + " runs" : "";
       parts.push(...section("Repeats", [el("p", { text: c.passes + " of " + c.repeats + " runs passed: pass rate " +
-        pct(c.passes / c.repeats) + ci + "; needs " + pct(c.threshold === undefined ? 1 : c.threshold) }),
+        pct(c.passes / c.repeats) + ci + "; needs " + pct(c.threshold === undefined ? 1 : c.threshold) + stop }),
       el("p", { class: "muted", text: "Output and verdicts below are from the first failing run, else the first." })]));
     }
     if (c.error) parts.push(...section("Error", [el("pre", { text: c.error })]));
