@@ -133,6 +133,14 @@ class HelmEvalSession:
     def _is_xdist_controller(self) -> bool:
         return not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist: what a worker noticed while collecting (a YAML file that is not a suite) is said here."""
+        output = getattr(node, "workeroutput", None) or {}
+        for notice in output.get("helm_eval_notices", []):
+            if isinstance(notice, str) and notice not in self.pipeline.notices:
+                self.pipeline.notices.append(notice)
+
     # -- collect: send ahead ---------------------------------------------------------------------------------
 
     def send_early(self, cases: Sequence[Case], session: pytest.Session) -> None:
@@ -316,6 +324,7 @@ class HelmEvalSession:
         for warning in warnings:
             self.config.issue_config_time_warning(pytest.PytestWarning(f"helm-eval: {warning}"), stacklevel=2)
         if self.is_worker:
+            self.config.workeroutput["helm_eval_notices"] = list(self.pipeline.notices)  # type: ignore[attr-defined]
             return
         budget = self.record.budget
         if budget is not None and budget.fails_check and session.exitstatus == 0:

@@ -24,6 +24,16 @@ def test_a_directory_outside_the_globs_collects_its_suites_and_says_why_others_a
     result.stdout.fnmatch_lines(["helm-eval: evals/rows.yaml is not a suite: it holds a list (a tests file?)*"])
 
 
+def test_under_xdist_the_workers_notices_reach_the_summary_once(project: Project) -> None:
+    project.file("evals/a.yaml", SUITE)
+    project.file("evals/settings.yaml", "retries: 3\nname: x\n")
+    result = project.run("evals", "-n", "2")
+    result.assert_outcomes(passed=1)
+    notice = "helm-eval: evals/settings.yaml is not a suite: *"
+    result.stdout.fnmatch_lines([notice])
+    assert sum(line.startswith("helm-eval: evals/settings.yaml") for line in result.stdout.lines) == 1
+
+
 def test_a_directory_with_no_suite_says_why_instead_of_nothing(project: Project) -> None:
     project.file("evals/config.yaml", "key: value\n")
     result = project.run("evals")
