@@ -23,10 +23,13 @@ if [ -n "$version" ] && ! [[ "$version" =~ ^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\
   exit 1
 fi
 "$python" -m venv --system-site-packages "$venv"
-if [ -n "$version" ]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "helm-eval==$version"
-else
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${HELM_EVAL_SOURCE:?}"
+spec="${HELM_EVAL_SOURCE:?}"
+[ -n "$version" ] && spec="helm-eval==$version"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
+if [ ! -x "$venv/bin/helm-eval" ]; then
+  # the runner's Python already had this helm-eval, so pip left it there and made no script here: install it
+  # into the venv itself (the runner's copy is not touched)
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$spec"
 fi
 installed=$("$venv/bin/helm-eval" --version)
 if [ -n "$version" ] && [ "$installed" != "helm-eval $version" ]; then
