@@ -399,6 +399,9 @@ class CaseResult:
     or ``unchanged``; ``None`` without a baseline."""
     base_status: str | None = None
     """The case's status in the baseline run (``None`` without one, or when the case is new)."""
+    history: str | None = None
+    """Set when the case is flaky in history (its recent runs in the ledger both passed and failed), e.g.
+    ``failed 3 of the last 10 runs on main``: a hint for the reader, never a reason to pass the check."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """Tool calls of the run shown (``ToolCall.to_json``), in the order the model asked for them."""
     transcript: list[dict[str, Any]] = field(default_factory=list)

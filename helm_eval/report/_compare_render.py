@@ -71,6 +71,11 @@ def _runs(case: CaseChange) -> str:
     return f" ({case.base_passes}/{case.base_repeats} → {case.head_passes}/{case.head_repeats} runs passed)"
 
 
+def _history(case: CaseChange) -> str:
+    """`` · flaky (history): failed 3 of the last 10 runs on main`` for a case flaky in history, else nothing."""
+    return f" · flaky (history): {case.history.evidence}" if case.history is not None and case.flaky_history else ""
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -109,7 +114,7 @@ def render_text(comparison: Comparison) -> str:
         lines.append(f"{title} ({len(shown)}):")
         for case in shown[:LISTED]:
             status = f"{case.base_status or '-'} → {case.head_status or '-'}"
-            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {status}{_runs(case)}")
+            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {status}{_runs(case)}{inert(_history(case))}")
         if len(shown) > LISTED:
             lines.append(f"  …and {len(shown) - LISTED} more")
         lines.append("")
@@ -117,6 +122,14 @@ def render_text(comparison: Comparison) -> str:
     if flaky:
         lines.append(f"Flaky (repeats disagree) ({len(flaky)}):")
         lines += [f"  {inert(_where(c))}  {inert(c.nodeid)}{_runs(c)}" for c in flaky[:LISTED]]
+        lines.append("")
+    in_history = comparison.flaky_history
+    if in_history:
+        lines.append(f"Flaky in history (passed and failed in recent runs) ({len(in_history)}):")
+        for case in in_history[:LISTED]:
+            assert case.history is not None
+            now = f"now {case.head_status}" if case.head_status else "not in the head"
+            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {inert(case.history.evidence)}; {now}")
         lines.append("")
     for title, groups in (("suite", comparison.suites), ("model", comparison.models)):
         rows = [[inert(g.name), *_group_cells(g)] for g in groups]
@@ -148,6 +161,11 @@ def render_markdown(comparison: Comparison, *, outputs: bool = True, heading: st
         lines += [f"{heading} Flaky ({len(comparison.flaky)})", ""]
         lines += [f"- `{md_text(_where(c), 120)}` {md_text(c.nodeid, 160)}{_runs(c)}" for c in comparison.flaky]
         lines.append("")
+    if comparison.flaky_history:
+        lines += [f"{heading} Flaky in history ({len(comparison.flaky_history)})", ""]
+        lines += [f"- `{md_text(_where(c), 120)}` {md_text(c.nodeid, 160)}: {md_text(c.history.evidence, 120)}"
+                  for c in comparison.flaky_history if c.history is not None]  # fmt: skip
+        lines.append("")
     for title, groups in (("suite", comparison.suites), ("model", comparison.models)):
         lines += [f"{heading} By {title}", "", "| " + " | ".join([title, *_GROUP_HEADERS]) + " |",
                   "|" + "|".join("---" for _ in range(len(_GROUP_HEADERS) + 1)) + "|"]  # fmt: skip
@@ -158,7 +176,8 @@ def render_markdown(comparison: Comparison, *, outputs: bool = True, heading: st
 
 def _case_markdown(case: CaseChange, *, outputs: bool) -> list[str]:
     status = f"{case.base_status or '–'} → {case.head_status or '–'}"
-    summary = f"<code>{md_text(_where(case), 120)}</code> <b>{md_text(case.nodeid, 160)}</b> {status}{_runs(case)}"
+    summary = (f"<code>{md_text(_where(case), 120)}</code> <b>{md_text(case.nodeid, 160)}</b> {status}{_runs(case)}"
+               f"{md_text(_history(case), 200)}")  # fmt: skip
     if not outputs or not (case.base_output or case.head_output):
         return [f"- {summary}", ""]
     return [
