@@ -21,6 +21,7 @@ from helm_eval.report._compare_render import comparison_headline
 from helm_eval.report._figures import group_by, is_red
 from helm_eval.report._json import read_run_record
 from helm_eval.report._merge import merge_records
+from helm_eval.report._merge_baseline import base_id
 
 
 class BaselineError(ValueError):
@@ -82,6 +83,7 @@ def attach_baseline(
     for case in record.cases:
         entry = comparison.cases[case.nodeid]
         case.change, case.base_status = entry.change, entry.base_status
+        case.base_passes, case.base_repeats = entry.base_passes, entry.base_repeats
     total = comparison.total
     record.baseline = BaselineSummary(
         source=source,
@@ -96,6 +98,9 @@ def attach_baseline(
         base_pass_rate=total.base.pass_rate,
         head_pass_rate=total.head.pass_rate,
         tokens_change=total.tokens_change,
+        base_id=base_id(base),
+        base_tokens=total.base.tokens,
+        alpha=alpha,
     )
     return comparison
 

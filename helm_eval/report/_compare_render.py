@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from helm_eval._text import inert
 from helm_eval.report._compare import CaseChange, Change, Comparison, GroupDelta, Side
+from helm_eval.report._headline import headline, percent_change, rate_text
 from helm_eval.report._markdown import code_block, md_text
 
 #: how many cases of one change a report lists before "…and N more"
@@ -24,21 +25,7 @@ _TITLES: dict[Change, str] = {
 
 
 def _rate(side: Side) -> str:
-    rate = side.pass_rate
-    return "–" if rate is None else f"{rate:.1%}"
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
-def p_text(p: float) -> str:
-    """A p-value with two significant decimals (``0.50``, ``0.0020``)."""
-    return f"{p:.2f}" if p >= 0.01 else f"{p:.2g}"
-
-
-def _percent_change(change: float | None) -> str:
-    return "" if change is None else f"{change:+.0%}"
+    return rate_text(side.pass_rate)
 
 
 def comparison_headline(comparison: Comparison) -> str:
@@ -46,19 +33,10 @@ def comparison_headline(comparison: Comparison) -> str:
 
     E.g. ``2 regressions, 1 fix · pass rate 95.0% → 92.5% (McNemar p = 0.50) · tokens +12%``.
     """
-    counts = comparison.counts()
-    parts = [f"{_plural(counts['regressed'], 'regression', 'regressions')}, "
-             f"{_plural(counts['fixed'], 'fix', 'fixes')}"]  # fmt: skip
-    total = comparison.total
-    verdict = " significant" if comparison.significant else ""
-    parts.append(f"pass rate {_rate(total.base)} → {_rate(total.head)} "
-                 f"(McNemar p = {p_text(comparison.mcnemar_p)}{verdict})")  # fmt: skip
-    if comparison.sampled_p is not None:
-        parts.append(f"sampled cases p = {p_text(comparison.sampled_p)}")
-    tokens = _percent_change(total.tokens_change)
-    if tokens:
-        parts.append(f"tokens {tokens}")
-    return " · ".join(parts)
+    counts, total = comparison.counts(), comparison.total
+    return headline(counts["regressed"], counts["fixed"], total.base.pass_rate, total.head.pass_rate,
+                    comparison.mcnemar_p, significant=comparison.significant, sampled_p=comparison.sampled_p,
+                    tokens_change=total.tokens_change)  # fmt: skip
 
 
 def _where(case: CaseChange) -> str:
@@ -90,7 +68,7 @@ def _group_cells(group: GroupDelta) -> list[str]:
     return [
         f"{_rate(base)}{interval(base)}",
         f"{_rate(head)}{interval(head)}",
-        f"{base.tokens:,} → {head.tokens:,} {_percent_change(group.tokens_change)}".rstrip(),
+        f"{base.tokens:,} → {head.tokens:,} {percent_change(group.tokens_change)}".rstrip(),
         f"{_money(base.cost_usd)} → {_money(head.cost_usd)}",
         f"{_ms(base.p50_ms)} → {_ms(head.p50_ms)}",
         f"{_ms(base.p95_ms)} → {_ms(head.p95_ms)}",
