@@ -92,21 +92,25 @@ def case_history(
     """
     if ledger.version < 2 or runs < 1:
         return {}
+    # each case's newest ``runs`` rows, ranked in the database: a long history is never read whole
+    where, params = "branch IS ? AND status != 'skipped'", [branch]
+    if exclude_run is not None:
+        where += " AND run_id != ?"
+        params.append(exclude_run)
     cursor = ledger.execute(
-        "SELECT nodeid, suite, status, run_id FROM helm_eval_case_outcomes WHERE branch IS ? AND status != 'skipped'"
-        " ORDER BY ts DESC, run_id DESC",
-        (branch,),
+        "SELECT nodeid, suite, status FROM (SELECT nodeid, suite, status, ROW_NUMBER() OVER (PARTITION BY nodeid "
+        f"ORDER BY ts DESC, run_id DESC) AS newest FROM helm_eval_case_outcomes WHERE {where}) AS ranked "
+        "WHERE newest <= ? ORDER BY nodeid, newest",
+        (*params, runs),
     )
     wanted = set(nodeids) if nodeids is not None else None
     statuses: dict[str, list[str]] = {}
     suites: dict[str, str | None] = {}
-    for nodeid, suite, status, run_id in cursor.fetchall():
-        if run_id == exclude_run or (wanted is not None and nodeid not in wanted):
+    for nodeid, suite, status in cursor.fetchall():
+        if wanted is not None and nodeid not in wanted:
             continue
-        seen = statuses.setdefault(nodeid, [])
-        if len(seen) < runs:
-            seen.append(status)
-            suites.setdefault(nodeid, suite)
+        statuses.setdefault(nodeid, []).append(status)
+        suites.setdefault(nodeid, suite)
     return {nodeid: CaseHistory(nodeid, branch, tuple(seen), suites.get(nodeid)) for nodeid, seen in statuses.items()}
 
 
