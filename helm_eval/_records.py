@@ -416,6 +416,12 @@ class CaseResult:
     or ``unchanged``; ``None`` without a baseline."""
     base_status: str | None = None
     """The case's status in the baseline run (``None`` without one, or when the case is new)."""
+    base_passes: int = 0
+    """Passing repeats of the case in the baseline run (with ``base_repeats``: the sampled tests after a merge)."""
+    base_repeats: int = 0
+    history: str | None = None
+    """Set when the case is flaky in history (its recent runs in the ledger both passed and failed), e.g.
+    ``failed 3 of the last 10 runs on main``: a hint for the reader, never a reason to pass the check."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """Tool calls of the run shown (``ToolCall.to_json``), in the order the model asked for them."""
     transcript: list[dict[str, Any]] = field(default_factory=list)
@@ -524,6 +530,13 @@ class BaselineSummary:
     """The gate's verdict at the end of the run (``None`` when no gate was evaluated)."""
     below_floor: list[str] = field(default_factory=list)
     """Pass-rate floors (``min_pass_rate``) the run fell below, as sentences."""
+    base_id: str = ""
+    """Identifies the base run's content (a digest of its cases and end time): shards compared with the same
+    baseline carry the same one, and only then does a merged record keep the comparison."""
+    base_tokens: int | None = None
+    """Tokens of the whole base run (the base of ``tokens_change``)."""
+    alpha: float = 0.05
+    """Significance level the comparison used."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict."""

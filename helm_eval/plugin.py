@@ -153,6 +153,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "significant drop; trusted like the policy (config gate.fail_on can only add reasons to be red)",
     )
     group.addoption(
+        "--helm-eval-history-runs",
+        metavar="N",
+        default=10,
+        type=_number("--helm-eval-history-runs", int, 0, "a whole number"),
+        help="mark cases whose last N runs in the ledger (on the baseline's branch) both passed and failed as "
+        "flaky in history; reports only, never passes a check (default 10; 0 turns it off)",
+    )
+    group.addoption(
         "--helm-eval-min-pass-rate",
         metavar="RATE",
         default=None,

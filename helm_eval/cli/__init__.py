@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     from helm_eval.cli._cache import add_cache_command
     from helm_eval.cli._compare import add_compare_command
     from helm_eval.cli._doctor import add_doctor_command
+    from helm_eval.cli._flaky import add_flaky_command
     from helm_eval.cli._init import add_init_command
     from helm_eval.cli._plan import add_plan_command
     from helm_eval.report import add_cost_command, add_report_command
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cost_command(sub)
     add_report_command(sub)
     add_compare_command(sub)
+    add_flaky_command(sub)
     return parser
 
 

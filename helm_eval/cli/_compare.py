@@ -5,6 +5,7 @@ Examples::
     helm-eval compare base/run.json reports/run.json
     helm-eval compare base-shards/ head-shards/ --format markdown >> "$GITHUB_STEP_SUMMARY"
     helm-eval compare base.json head.json --format json --fail-on regression
+    helm-eval compare base.json head.json --history .helm-eval/ledger.sqlite
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import json
 import sys
 from typing import Any
 
+from helm_eval.cli._flaky import read_history, run_count
 from helm_eval.config import HelmEvalError
-from helm_eval.report import BaselineError, compare, load_records, render_markdown, render_text
+from helm_eval.ledger import HISTORY_RUNS
+from helm_eval.report import BaselineError, compare, load_records, merge_records, render_markdown, render_text
 
 FAIL_ON = ("regression", "significant", "never")
 
@@ -39,6 +42,14 @@ def add_compare_command(subparsers: Any) -> None:
                               "or an added case fails), on a significant drop (significant), or never "
                               "(default)")  # fmt: skip
     command.add_argument("--alpha", type=_alpha, default=0.05, help="significance level of the tests (default 0.05)")
+    command.add_argument("--history", metavar="LEDGER", default=None,
+                         help="a ledger (SQLite file or postgresql:// URL): mark the cases whose recent runs there "
+                              "both passed and failed as flaky in history (shown; never changes the exit "
+                              "status)")  # fmt: skip
+    command.add_argument("--history-branch", metavar="BRANCH", default=None,
+                         help="whose runs count (default: the base run's branch label)")  # fmt: skip
+    command.add_argument("--history-runs", metavar="N", type=run_count, default=HISTORY_RUNS,
+                         help=f"how many recent runs per case (default {HISTORY_RUNS})")  # fmt: skip
     command.set_defaults(func=run_compare)
 
 
@@ -55,9 +66,13 @@ def _alpha(text: str) -> float:
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``helm-eval compare``; returns the exit status."""
     try:
-        result = compare(load_records(args.base, "base"), load_records(args.head, "head"), alpha=args.alpha)
+        base, head = merge_records(load_records(args.base, "base")), load_records(args.head, "head")
     except BaselineError as exc:
         raise HelmEvalError(str(exc)) from None
+    history = None
+    if args.history:
+        history = read_history(args.history, args.history_branch or base.labels.get("branch"), args.history_runs)
+    result = compare(base, head, alpha=args.alpha, history=history)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     elif args.format == "markdown":

@@ -2,6 +2,7 @@
 
 from helm_eval.ledger._budget import DEFAULT_MAX_TOKENS, Budget, BudgetPlan, CallNeed, Cap, CaseNeed, Denial, bind
 from helm_eval.ledger._cost import CostModel
+from helm_eval.ledger._history import HISTORY_RUNS, CaseHistory, case_history, flaky_cases, record_outcomes
 from helm_eval.ledger._labels import LABEL_NAMES, CodeOwners, ci_labels, parse_label_options
 from helm_eval.ledger._policy import (
     ENV_POLICY,
@@ -19,6 +20,7 @@ from helm_eval.ledger._writer import Finished, LedgerWriter
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "ENV_POLICY",
+    "HISTORY_RUNS",
     "LABEL_NAMES",
     "LEDGER_VERSION",
     "Budget",
@@ -26,6 +28,7 @@ __all__ = [
     "CallNeed",
     "CallRow",
     "Cap",
+    "CaseHistory",
     "CaseNeed",
     "CodeOwners",
     "CostModel",
@@ -36,12 +39,15 @@ __all__ = [
     "Scope",
     "bind",
     "budget_plan",
+    "case_history",
     "ci_labels",
     "cli_budget",
     "cost_model",
+    "flaky_cases",
     "ledger_url",
     "load_policy",
     "parse_label_options",
+    "record_outcomes",
     "redact_url",
     "trusted_ledger",
 ]

@@ -22,7 +22,7 @@ from typing import Any
 from helm_eval._errors import HelmEvalError, LedgerError, MissingExtraError
 from helm_eval._fs import make_private_dir
 
-LEDGER_VERSION = 1
+LEDGER_VERSION = 2
 
 # key of the transaction-scoped PostgreSQL advisory lock that makes ledger writers take turns (per database)
 _PG_LOCK_KEY = 0x68656C6D  # "helm"
@@ -50,6 +50,21 @@ _SCHEMA = [
         run_id TEXT NOT NULL, endpoint TEXT NOT NULL, url TEXT NOT NULL, tokens BIGINT NOT NULL,
         ts DOUBLE PRECISION NOT NULL)""",
 ]
+
+#: what each version adds to the one before it, applied in order to an older ledger (and to a new one after
+#: ``_SCHEMA``, which is version 1); each step runs in the migration's one transaction
+_MIGRATIONS: dict[int, list[str]] = {
+    # the judged status of every case of every run: flaky cases from history (``helm-eval flaky``)
+    2: [
+        """CREATE TABLE IF NOT EXISTS helm_eval_case_outcomes (
+            run_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+            repo TEXT, pr TEXT, branch TEXT, sha TEXT, workflow TEXT, job TEXT, team TEXT,
+            suite TEXT, nodeid TEXT NOT NULL, model TEXT, status TEXT NOT NULL,
+            passes INTEGER NOT NULL, repeats INTEGER NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS helm_eval_case_outcomes_branch ON helm_eval_case_outcomes (branch, nodeid, ts)",
+        "CREATE INDEX IF NOT EXISTS helm_eval_case_outcomes_run ON helm_eval_case_outcomes (run_id)",
+    ],
+}
 
 
 @dataclass(slots=True)
@@ -95,6 +110,8 @@ class Ledger:
         self.url = url
         self.is_postgres = url.startswith(("postgresql://", "postgres://"))
         self.read_only = read_only
+        self.version = LEDGER_VERSION
+        """The store's schema version (an older ledger opened read-only keeps its own and has fewer tables)."""
         self._ph = "%s" if self.is_postgres else "?"
         try:
             self._conn: Any = self._connect()
@@ -145,12 +162,19 @@ class Ledger:
             for statement in _SCHEMA:
                 self.execute(statement.format(serial=serial))
             row = self.execute("SELECT value FROM helm_eval_meta WHERE key = 'version'").fetchone()
-            if row is None:
-                self.execute("INSERT INTO helm_eval_meta (key, value) VALUES (?, ?)", ("version", str(LEDGER_VERSION)))
-            elif int(row[0]) > LEDGER_VERSION:
+            found = 1 if row is None else int(row[0])
+            if found > LEDGER_VERSION:
                 raise LedgerError(
                     f"ledger {redact(self.url)} has version {row[0]}, newer than this helm-eval ({LEDGER_VERSION})"
                 )
+            for version in range(found + 1, LEDGER_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    self.execute(statement)
+            if row is None:
+                self.execute("INSERT INTO helm_eval_meta (key, value) VALUES (?, ?)", ("version", str(LEDGER_VERSION)))
+            elif found < LEDGER_VERSION:
+                self.execute("UPDATE helm_eval_meta SET value = ? WHERE key = 'version'", (str(LEDGER_VERSION),))
+            self.version = LEDGER_VERSION
 
     def _check_version(self) -> None:
         try:
@@ -160,6 +184,7 @@ class Ledger:
         if row is None or int(row[0]) > LEDGER_VERSION:
             found = "no version" if row is None else f"version {row[0]}"
             raise LedgerError(f"ledger {redact(self.url)} has {found}; this helm-eval reads version {LEDGER_VERSION}")
+        self.version = int(row[0])
 
     def close(self) -> None:
         """Close the connection."""

@@ -52,6 +52,7 @@ from helm_eval.ledger import (
     cost_model,
     ledger_url,
     load_policy,
+    record_outcomes,
     trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
@@ -503,6 +504,10 @@ class Pipeline:
         for name, breaker in self._dead.items():
             if name in record.endpoints:
                 record.endpoints[name]["down"] = breaker.reason(name).removesuffix("; not sent")
+        try:  # each case's status, for flaky cases from history; ledger I/O never aborts a run
+            record_outcomes(self.ledger, self.run_id, self.labels, record.cases)
+        except Exception as exc:
+            warnings.append(f"case statuses not recorded in the ledger: {exc}")
         return warnings
 
     def dead_endpoints(self) -> list[str]:

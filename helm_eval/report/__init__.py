@@ -3,10 +3,13 @@
 from helm_eval.report._baseline import (
     BaselineError,
     Gate,
+    HistoryOf,
     attach_baseline,
     baseline_lines,
+    history_lines,
     judge,
     load_records,
+    mark_history,
     quarantine_lines,
 )
 from helm_eval.report._cli import add_report_command
@@ -16,6 +19,7 @@ from helm_eval.report._cost_cli import add_cost_command
 from helm_eval.report._html import Baseline, CaseDelta, baseline_of, render_html, write_html
 from helm_eval.report._json import read_run_record, write_run_record
 from helm_eval.report._junit import add_locations, junit_names
+from helm_eval.report._merge import merge_records
 from helm_eval.report._terminal import budget_lines, failover_lines, summary_rows, write_summary
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "Comparison",
     "Gate",
     "GroupDelta",
+    "HistoryOf",
     "Side",
     "add_cost_command",
     "add_locations",
@@ -39,9 +44,12 @@ __all__ = [
     "compare",
     "comparison_headline",
     "failover_lines",
+    "history_lines",
     "judge",
     "junit_names",
     "load_records",
+    "mark_history",
+    "merge_records",
     "quarantine_lines",
     "read_run_record",
     "render_html",

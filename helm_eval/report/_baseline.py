@@ -9,17 +9,19 @@ only failures a trusted baseline shows were already there.
 from __future__ import annotations
 
 import glob
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from helm_eval._records import BaselineSummary, CaseResult, RunRecord
 from helm_eval._text import inert
+from helm_eval.ledger import CaseHistory
 from helm_eval.report._compare import ALPHA, Comparison, compare
 from helm_eval.report._compare_render import comparison_headline
 from helm_eval.report._figures import group_by, is_red
 from helm_eval.report._json import read_run_record
 from helm_eval.report._merge import merge_records
+from helm_eval.report._merge_baseline import base_id
 
 
 class BaselineError(ValueError):
@@ -46,14 +48,25 @@ def load_records(spec: str, role: str = "baseline") -> list[RunRecord]:
     return records
 
 
+#: a case's recent runs for a branch (``None``: runs without a branch label), e.g. read from the ledger
+HistoryOf = Callable[[str | None], Mapping[str, CaseHistory]]
+
+
 def attach_baseline(
-    record: RunRecord, spec: str, *, trusted: bool, alpha: float = ALPHA, shown: str | None = None
+    record: RunRecord,
+    spec: str,
+    *,
+    trusted: bool,
+    alpha: float = ALPHA,
+    shown: str | None = None,
+    history: HistoryOf | None = None,
 ) -> Comparison | None:
     """Compare ``record`` with the baseline at ``spec`` and write the result into it.
 
     Each case gets its ``change`` and ``base_status``; ``record.baseline`` the headline figures. A baseline that
     cannot be read is noted (``found`` false) and the run is judged as without one; this never raises. ``shown``
-    is how reports name the baseline (default ``spec``).
+    is how reports name the baseline (default ``spec``). ``history`` is asked for the base run's branch (its
+    ``branch`` label, else this run's) and marks the cases flaky in history; it changes nothing the gate decides.
     """
     source = spec if shown is None else shown
     try:
@@ -61,11 +74,16 @@ def attach_baseline(
     except BaselineError as exc:
         note = str(exc).replace(spec, source)
         record.baseline = BaselineSummary(source=source, found=False, trusted=trusted, note=note)
+        if history is not None:
+            mark_history(record, history(record.labels.get("branch")))
         return None
-    comparison = compare(base, record, alpha=alpha)
+    known = history(base.labels.get("branch") or record.labels.get("branch")) if history is not None else {}
+    mark_history(record, known)
+    comparison = compare(base, record, alpha=alpha, history=known)
     for case in record.cases:
         entry = comparison.cases[case.nodeid]
         case.change, case.base_status = entry.change, entry.base_status
+        case.base_passes, case.base_repeats = entry.base_passes, entry.base_repeats
     total = comparison.total
     record.baseline = BaselineSummary(
         source=source,
@@ -80,8 +98,24 @@ def attach_baseline(
         base_pass_rate=total.base.pass_rate,
         head_pass_rate=total.head.pass_rate,
         tokens_change=total.tokens_change,
+        base_id=base_id(base),
+        base_tokens=total.base.tokens,
+        alpha=alpha,
     )
     return comparison
+
+
+def mark_history(record: RunRecord, history: Mapping[str, CaseHistory]) -> int:
+    """Set ``history`` (the evidence) on each case of ``record`` that is flaky in ``history``; returns how many.
+
+    Only informs the reports: ``judge`` never reads it.
+    """
+    marked = 0
+    for case in record.cases:
+        known = history.get(case.nodeid)
+        case.history = known.evidence if known is not None and known.flaky else None
+        marked += case.history is not None
+    return marked
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +214,9 @@ def baseline_lines(record: RunRecord, listed: int = 20) -> list[str]:
         cases = [c for c in record.cases if c.change == change and (change != "added" or is_red(c))]
         for case in cases[:listed]:
             where = f"{case.file}:{case.line}" if case.line else case.file
-            lines.append(f"  {title}: {inert(where)} {inert(case.nodeid)} ({case.base_status or '-'} → {case.status})")
+            flaky = f"; flaky (history): {case.history}" if case.history else ""
+            lines.append(f"  {title}: {inert(where)} {inert(case.nodeid)} ({case.base_status or '-'} → {case.status})"
+                         f"{inert(flaky)}")  # fmt: skip
         if len(cases) > listed:
             lines.append(f"  …and {len(cases) - listed} more {title}")
     return [*lines, *gate]
@@ -203,4 +239,17 @@ def quarantine_lines(record: RunRecord, gate: Gate) -> list[str]:
         effect = "still fails the check: it regressed" if case.nodeid in blocking else "does not fail the check"
         where = f"{case.file}:{case.line}" if case.line else case.file
         lines.append(f"quarantined ({source}): {inert(where)} {inert(case.nodeid)} {case.status}; {effect}")
+    return lines
+
+
+def history_lines(record: RunRecord, listed: int = 20) -> list[str]:
+    """Terminal lines for the cases flaky in history: the evidence and the status now (a hint, not a verdict)."""
+    cases = [c for c in record.cases if c.history]
+    lines = []
+    for case in cases[:listed]:
+        where = f"{case.file}:{case.line}" if case.line else case.file
+        evidence = inert(case.history or "")
+        lines.append(f"flaky (history): {inert(where)} {inert(case.nodeid)} {evidence}; now {case.status}")
+    if len(cases) > listed:
+        lines.append(f"flaky (history): …and {len(cases) - listed} more")
     return lines

@@ -8,12 +8,13 @@ once also get Fisher's exact test on their pass counts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from helm_eval._records import CaseResult, CaseStatus, RunRecord
 from helm_eval._stats import fisher_exact, mcnemar_exact, percentile, wilson_interval
+from helm_eval.ledger import CaseHistory
 from helm_eval.report._figures import group_by
 from helm_eval.report._merge import merge_records
 
@@ -55,6 +56,13 @@ class CaseChange:
     """Repeats of the case disagree in the base or the head run."""
     p_value: float | None = None
     """Fisher's exact test on the pass counts, when the case was sampled more than once in both runs."""
+    history: CaseHistory | None = None
+    """The case's recent runs in the ledger, when the comparison was given a history (``flaky_history``)."""
+
+    @property
+    def flaky_history(self) -> bool:
+        """Its recent runs in the ledger both passed and failed: a hint, never a reason to pass the check."""
+        return self.history is not None and self.history.flaky
 
     @property
     def blocking(self) -> bool:
@@ -63,7 +71,9 @@ class CaseChange:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict."""
-        return {name: getattr(self, name) for name in _CHANGE_FIELDS}
+        data = {name: getattr(self, name) for name in _CHANGE_FIELDS}
+        data["history"] = self.history.to_json() if self.history is not None else None
+        return data
 
 
 _CHANGE_FIELDS = tuple(CaseChange.__dataclass_fields__)
@@ -166,6 +176,11 @@ class Comparison:
         return [c for c in self.cases.values() if c.flaky]
 
     @property
+    def flaky_history(self) -> list[CaseChange]:
+        """Cases whose recent runs in the ledger both passed and failed (when a history was given)."""
+        return [c for c in self.cases.values() if c.flaky_history]
+
+    @property
     def significant(self) -> bool:
         """True when the head is worse and a test says so at ``alpha``.
 
@@ -191,6 +206,7 @@ class Comparison:
             "removed": [c.nodeid for c in self.of("removed")],
             "still_failing": [c.nodeid for c in self.of("still_failing")],
             "flaky": [c.nodeid for c in self.flaky],
+            "flaky_history": [c.nodeid for c in self.flaky_history],
             "counts": self.counts(),
             "mcnemar_p": self.mcnemar_p,
             "sampled_p": self.sampled_p,
@@ -204,15 +220,25 @@ class Comparison:
 
 
 def compare(
-    base: RunRecord | Sequence[RunRecord], head: RunRecord | Sequence[RunRecord], *, alpha: float = ALPHA
+    base: RunRecord | Sequence[RunRecord],
+    head: RunRecord | Sequence[RunRecord],
+    *,
+    alpha: float = ALPHA,
+    history: Mapping[str, CaseHistory] | None = None,
 ) -> Comparison:
-    """Compare a base run with a head run; each may be one record or the records of its shards."""
+    """Compare a base run with a head run; each may be one record or the records of its shards.
+
+    ``history`` (node id → the case's recent runs, from ``helm_eval.ledger.case_history``) marks the cases that
+    are flaky in history; it changes no case's ``change`` and nothing the gate decides.
+    """
     base_run = base if isinstance(base, RunRecord) else merge_records(base)
     head_run = head if isinstance(head, RunRecord) else merge_records(head)
     before = {c.nodeid: c for c in base_run.cases}
     after = {c.nodeid: c for c in head_run.cases}
-    cases = {nodeid: _case_change(before.get(nodeid), case) for nodeid, case in after.items()}
-    cases.update({nodeid: _case_change(case, None) for nodeid, case in before.items() if nodeid not in after})
+    known = history or {}
+    cases = {nodeid: _case_change(before.get(nodeid), case, known.get(nodeid)) for nodeid, case in after.items()}
+    cases.update({nodeid: _case_change(case, None, known.get(nodeid)) for nodeid, case in before.items()
+                  if nodeid not in after})  # fmt: skip
     counts = Counter(c.change for c in cases.values())
     return Comparison(
         cases=cases,
@@ -240,7 +266,7 @@ def _rate(passes: int, repeats: int) -> float:
     return passes / repeats if repeats else 0.0
 
 
-def _case_change(base: CaseResult | None, head: CaseResult | None) -> CaseChange:
+def _case_change(base: CaseResult | None, head: CaseResult | None, history: CaseHistory | None) -> CaseChange:
     shown = head if head is not None else base
     assert shown is not None
     flaky = _disagree(base) or _disagree(head)
@@ -281,6 +307,7 @@ def _case_change(base: CaseResult | None, head: CaseResult | None) -> CaseChange
         head_repeats=head.repeats if head is not None else 0,
         flaky=flaky,
         p_value=p_value,
+        history=history,
     )
 
 

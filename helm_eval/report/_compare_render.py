@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from helm_eval._text import inert
 from helm_eval.report._compare import CaseChange, Change, Comparison, GroupDelta, Side
+from helm_eval.report._headline import headline, percent_change, rate_text
 from helm_eval.report._markdown import code_block, md_text
 
 #: how many cases of one change a report lists before "…and N more"
@@ -24,21 +25,7 @@ _TITLES: dict[Change, str] = {
 
 
 def _rate(side: Side) -> str:
-    rate = side.pass_rate
-    return "–" if rate is None else f"{rate:.1%}"
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
-def p_text(p: float) -> str:
-    """A p-value with two significant decimals (``0.50``, ``0.0020``)."""
-    return f"{p:.2f}" if p >= 0.01 else f"{p:.2g}"
-
-
-def _percent_change(change: float | None) -> str:
-    return "" if change is None else f"{change:+.0%}"
+    return rate_text(side.pass_rate)
 
 
 def comparison_headline(comparison: Comparison) -> str:
@@ -46,19 +33,10 @@ def comparison_headline(comparison: Comparison) -> str:
 
     E.g. ``2 regressions, 1 fix · pass rate 95.0% → 92.5% (McNemar p = 0.50) · tokens +12%``.
     """
-    counts = comparison.counts()
-    parts = [f"{_plural(counts['regressed'], 'regression', 'regressions')}, "
-             f"{_plural(counts['fixed'], 'fix', 'fixes')}"]  # fmt: skip
-    total = comparison.total
-    verdict = " significant" if comparison.significant else ""
-    parts.append(f"pass rate {_rate(total.base)} → {_rate(total.head)} "
-                 f"(McNemar p = {p_text(comparison.mcnemar_p)}{verdict})")  # fmt: skip
-    if comparison.sampled_p is not None:
-        parts.append(f"sampled cases p = {p_text(comparison.sampled_p)}")
-    tokens = _percent_change(total.tokens_change)
-    if tokens:
-        parts.append(f"tokens {tokens}")
-    return " · ".join(parts)
+    counts, total = comparison.counts(), comparison.total
+    return headline(counts["regressed"], counts["fixed"], total.base.pass_rate, total.head.pass_rate,
+                    comparison.mcnemar_p, significant=comparison.significant, sampled_p=comparison.sampled_p,
+                    tokens_change=total.tokens_change)  # fmt: skip
 
 
 def _where(case: CaseChange) -> str:
@@ -69,6 +47,11 @@ def _runs(case: CaseChange) -> str:
     if max(case.base_repeats, case.head_repeats) <= 1:
         return ""
     return f" ({case.base_passes}/{case.base_repeats} → {case.head_passes}/{case.head_repeats} runs passed)"
+
+
+def _history(case: CaseChange) -> str:
+    """`` · flaky (history): failed 3 of the last 10 runs on main`` for a case flaky in history, else nothing."""
+    return f" · flaky (history): {case.history.evidence}" if case.history is not None and case.flaky_history else ""
 
 
 def _ms(value: float | None) -> str:
@@ -85,7 +68,7 @@ def _group_cells(group: GroupDelta) -> list[str]:
     return [
         f"{_rate(base)}{interval(base)}",
         f"{_rate(head)}{interval(head)}",
-        f"{base.tokens:,} → {head.tokens:,} {_percent_change(group.tokens_change)}".rstrip(),
+        f"{base.tokens:,} → {head.tokens:,} {percent_change(group.tokens_change)}".rstrip(),
         f"{_money(base.cost_usd)} → {_money(head.cost_usd)}",
         f"{_ms(base.p50_ms)} → {_ms(head.p50_ms)}",
         f"{_ms(base.p95_ms)} → {_ms(head.p95_ms)}",
@@ -109,7 +92,7 @@ def render_text(comparison: Comparison) -> str:
         lines.append(f"{title} ({len(shown)}):")
         for case in shown[:LISTED]:
             status = f"{case.base_status or '-'} → {case.head_status or '-'}"
-            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {status}{_runs(case)}")
+            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {status}{_runs(case)}{inert(_history(case))}")
         if len(shown) > LISTED:
             lines.append(f"  …and {len(shown) - LISTED} more")
         lines.append("")
@@ -117,6 +100,14 @@ def render_text(comparison: Comparison) -> str:
     if flaky:
         lines.append(f"Flaky (repeats disagree) ({len(flaky)}):")
         lines += [f"  {inert(_where(c))}  {inert(c.nodeid)}{_runs(c)}" for c in flaky[:LISTED]]
+        lines.append("")
+    in_history = comparison.flaky_history
+    if in_history:
+        lines.append(f"Flaky in history (passed and failed in recent runs) ({len(in_history)}):")
+        for case in in_history[:LISTED]:
+            assert case.history is not None
+            now = f"now {case.head_status}" if case.head_status else "not in the head"
+            lines.append(f"  {inert(_where(case))}  {inert(case.nodeid)}  {inert(case.history.evidence)}; {now}")
         lines.append("")
     for title, groups in (("suite", comparison.suites), ("model", comparison.models)):
         rows = [[inert(g.name), *_group_cells(g)] for g in groups]
@@ -148,6 +139,11 @@ def render_markdown(comparison: Comparison, *, outputs: bool = True, heading: st
         lines += [f"{heading} Flaky ({len(comparison.flaky)})", ""]
         lines += [f"- `{md_text(_where(c), 120)}` {md_text(c.nodeid, 160)}{_runs(c)}" for c in comparison.flaky]
         lines.append("")
+    if comparison.flaky_history:
+        lines += [f"{heading} Flaky in history ({len(comparison.flaky_history)})", ""]
+        lines += [f"- `{md_text(_where(c), 120)}` {md_text(c.nodeid, 160)}: {md_text(c.history.evidence, 120)}"
+                  for c in comparison.flaky_history if c.history is not None]  # fmt: skip
+        lines.append("")
     for title, groups in (("suite", comparison.suites), ("model", comparison.models)):
         lines += [f"{heading} By {title}", "", "| " + " | ".join([title, *_GROUP_HEADERS]) + " |",
                   "|" + "|".join("---" for _ in range(len(_GROUP_HEADERS) + 1)) + "|"]  # fmt: skip
@@ -158,7 +154,8 @@ def render_markdown(comparison: Comparison, *, outputs: bool = True, heading: st
 
 def _case_markdown(case: CaseChange, *, outputs: bool) -> list[str]:
     status = f"{case.base_status or '–'} → {case.head_status or '–'}"
-    summary = f"<code>{md_text(_where(case), 120)}</code> <b>{md_text(case.nodeid, 160)}</b> {status}{_runs(case)}"
+    summary = (f"<code>{md_text(_where(case), 120)}</code> <b>{md_text(case.nodeid, 160)}</b> {status}{_runs(case)}"
+               f"{md_text(_history(case), 200)}")  # fmt: skip
     if not outputs or not (case.base_output or case.head_output):
         return [f"- {summary}", ""]
     return [

@@ -172,6 +172,7 @@ def _baseline(record: RunRecord) -> list[str]:
             if change == "added" and not is_red(case):
                 continue
             word = {"regressed": "❌ regressed", "added": "❌ new, failing", "fixed": "✅ fixed"}[change]
+            word += ", flaky in history" if case.history else ""
             rows.append([word, _where(case), md_text(case_name(case), 80), md_text(case.base_status or "–", 10),
                          md_text(case.status, 10)])  # fmt: skip
     if rows:
@@ -182,10 +183,21 @@ def _baseline(record: RunRecord) -> list[str]:
     return lines
 
 
+def _flaky_history(record: RunRecord) -> list[str]:
+    """Cases whose recent runs in the ledger both passed and failed, with the evidence: a hint, not a verdict."""
+    rows = [[_where(case), md_text(case_name(case), 80), md_text(case.status, 10), md_text(case.history or "", 120)]
+            for case in record.cases if case.history]  # fmt: skip
+    if not rows:
+        return []
+    return ["### Flaky in history", "", *_table(["where", "case", "now", "recent runs"], rows[:50])]
+
+
 def _failure(case: CaseResult) -> list[str]:
     status = "errored" if case.status == "error" else "failed"
     if case.change in _CHANGE_WORDS:
         status += f" ({_CHANGE_WORDS[case.change]})"
+    if case.history:
+        status += f" · flaky in history: {md_text(case.history, 120)}"
     runs = f" ({runs_made(case)})" if runs_made(case) else ""
     lines = [f"<details><summary>{_where(case)} <b>{md_text(case_name(case), 120)}</b> {status}{runs}</summary>", ""]
     for verdict in case.verdicts:
@@ -265,7 +277,14 @@ def render(
     """
     head = ([marker] if marker else []) + [f"## {md_text(title, 80)}", "", headline(record), "", *_labels(record)]
     head += [*(f"> {note}" for note in notes), ""] if notes else []
-    body = [*_baseline(record), *_suites(record), *_budget(record), *_failover(record), *_models(record)]
+    body = [
+        *_baseline(record),
+        *_flaky_history(record),
+        *_suites(record),
+        *_budget(record),
+        *_failover(record),
+        *_models(record),
+    ]
     tail = [*_warnings(record), *_ranked(record), *_chart(record)]
     red = by_importance(c for c in record.cases if is_red(c))
     details = [_failure(c) for c in red]

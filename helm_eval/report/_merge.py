@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from helm_eval._records import BudgetSummary, CaseResult, RunRecord
+from helm_eval.report._merge_baseline import merge_baselines
 
 
 def merge_records(records: Sequence[RunRecord]) -> RunRecord:
@@ -13,7 +15,9 @@ def merge_records(records: Sequence[RunRecord]) -> RunRecord:
     Cases are concatenated (a node id seen twice keeps the last shard's result, e.g. a re-run shard); labels keep
     the keys whose value all shards agree on; endpoints are united; the time span covers every shard. Budgets:
     caps are taken from the shard that saw the least remaining (shards share the PR's ledger, so that is the most
-    recent view), cut counts and denials are summed.
+    recent view), cut counts and denials are summed. The baseline comparison is kept, recomputed over all cases,
+    when every shard was compared with the same base run; when they differ it is marked not found, with why
+    (``merge_baselines``).
     """
     if not records:
         raise ValueError("no run records to merge")
@@ -23,7 +27,7 @@ def merge_records(records: Sequence[RunRecord]) -> RunRecord:
     for record in records:
         for case in record.cases:
             cases.pop(case.nodeid, None)
-            cases[case.nodeid] = case
+            cases[case.nodeid] = dataclasses.replace(case)  # the merged record's own: its baseline may clear fields
     labels = dict(records[0].labels)
     for record in records[1:]:
         labels = {k: v for k, v in labels.items() if record.labels.get(k) == v}
@@ -31,13 +35,15 @@ def merge_records(records: Sequence[RunRecord]) -> RunRecord:
     for record in records:
         endpoints.update(record.endpoints)
     started = [r.started_at for r in records if r.started_at]
+    merged = list(cases.values())
     return RunRecord(
-        cases=list(cases.values()),
+        cases=merged,
         labels=labels,
         endpoints=endpoints,
         started_at=min(started) if started else 0.0,
         finished_at=max(r.finished_at for r in records),
         budget=_merge_budgets([r.budget for r in records if r.budget is not None]),
+        baseline=merge_baselines(records, merged),
     )
 
 

@@ -32,6 +32,8 @@ class SessionGate:
     alpha: float = 0.05
     configured: bool = False
     """False when nothing beyond pytest's own rule applies (then the exit status is left alone)."""
+    history_runs: int = 10
+    """How many recent runs per case the ledger's history looks at (0: none)."""
 
 
 def session_gate(config: pytest.Config, settings: RunSettings) -> SessionGate:
@@ -69,7 +71,8 @@ def session_gate(config: pytest.Config, settings: RunSettings) -> SessionGate:
     configured = baseline is not None or rules != ("failure",) or gate.min_pass_rate is not None
     configured = configured or bool(suites or gate.trusted_quarantine or gate.config_quarantine)
     alpha = min(trusted.alpha, project.alpha)
-    return SessionGate(gate, baseline, given or "", trusted_baseline, alpha, configured)
+    history_runs = config.getoption("helm_eval_history_runs")
+    return SessionGate(gate, baseline, given or "", trusted_baseline, alpha, configured, history_runs)
 
 
 def _under(base: Path, value: str) -> str:

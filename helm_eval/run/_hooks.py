@@ -22,17 +22,21 @@ from helm_eval._fs import ensure_writable
 from helm_eval._records import Case, CaseResult, Outcome, RunRecord
 from helm_eval._text import excerpt
 from helm_eval.config import HelmEvalError
+from helm_eval.ledger import CaseHistory, case_history
 from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline, RunSettings, case_key
 from helm_eval.plan import Overrides
 from helm_eval.report import (
     Comparison,
+    HistoryOf,
     add_locations,
     attach_baseline,
     baseline_lines,
     baseline_of,
     budget_lines,
     failover_lines,
+    history_lines,
     judge,
+    mark_history,
     quarantine_lines,
     write_html,
     write_run_record,
@@ -301,7 +305,7 @@ class HelmEvalSession:
         lines = [*budget_lines(self.record), *failover_lines(self.record), *baseline_lines(self.record)]
         if self.record.baseline is None and self._verdict:
             lines.append(f"gate: {self._verdict}")
-        for line in [*lines, *quarantine_lines(self.record, self.gate.gate)]:
+        for line in [*lines, *quarantine_lines(self.record, self.gate.gate), *history_lines(self.record)]:
             terminalreporter.write_line(line)
         for notice in [*self.pipeline.notices, *self.pipeline.dead_endpoints()]:
             terminalreporter.write_line(f"helm-eval: {notice}")
@@ -347,10 +351,13 @@ class HelmEvalSession:
     def _judge(self, session: pytest.Session) -> None:
         """Compare with the baseline and apply the gate: only new failures, a pass-rate floor, a quarantine."""
         gate = self.gate
+        history = self._history_of()
         if gate.baseline is not None:
             self._comparison = attach_baseline(self.record, gate.baseline, trusted=gate.trusted_baseline,
-                                               alpha=gate.alpha, shown=gate.shown)  # fmt: skip
+                                               alpha=gate.alpha, shown=gate.shown, history=history)  # fmt: skip
             self._comparison_label = gate.shown or gate.baseline
+        elif history is not None:
+            mark_history(self.record, history(self.record.labels.get("branch")))
         if not gate.configured or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
         ours = sum(1 for case in self.record.cases if case.status in ("failed", "error"))
@@ -359,6 +366,20 @@ class HelmEvalSession:
         # a run stopped early (-x, --maxfail) did not judge every case: it may turn red, never green
         if red or not (session.shouldfail or session.shouldstop):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if red else pytest.ExitCode.OK
+
+    def _history_of(self) -> HistoryOf | None:
+        """Each case's recent runs in this run's ledger (this run left out); ``None`` when turned off."""
+        runs, ledger, run_id = self.gate.history_runs, self.pipeline.ledger, self.pipeline.run_id
+        if runs < 1:
+            return None
+
+        def of(branch: str | None) -> dict[str, CaseHistory]:
+            try:
+                return dict(case_history(ledger, branch, runs=runs, exclude_run=run_id))
+            except Exception:  # ledger I/O never aborts a run: no history is only less information
+                return {}
+
+        return of
 
     def _write(self, what: str, write: Callable[[Path], object], path: Path) -> None:
         try:

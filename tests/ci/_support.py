@@ -116,6 +116,8 @@ def serve_api(api: FakeApi) -> ThreadingHTTPServer:
                 return
             if api.deny:
                 status, answer = 403, {"message": "Resource not accessible by integration"}
+            elif self.command == "GET" and "/jobs/artifacts/" in self.path:  # as GitLab: no such artifact
+                status, answer = 404, {"message": "404 Not Found"}
             elif self.command == "GET":
                 page = re.search(r"[?&]page=(\d+)", self.path)
                 status, answer = 200, api.existing if not page or page.group(1) == "1" else []
