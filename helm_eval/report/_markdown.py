@@ -28,7 +28,7 @@ from helm_eval.report._figures import (
     stopping_line,
     warning_cases,
 )
-from helm_eval.report._terminal import failover_lines
+from helm_eval.report._terminal import MODEL_HEADERS, failover_lines, model_rows
 
 #: GitHub refuses a job summary over 1 MiB per step and a comment over 65,536 characters
 SUMMARY_LIMIT = 1_000_000
@@ -118,7 +118,10 @@ def _models(record: RunRecord) -> list[str]:
             for name, cases in group_by(record.cases, "model").items()]  # fmt: skip
     headers = ["model", "calls", "prompt tokens", "completion tokens", "judge tokens", "tokens", "cost"]
     notes = [line for line in (cascade_line(record), stopping_line(record)) if line]
-    return ["### Tokens and cost by model", "", *_table(headers, rows), *(part for n in notes for part in (n, ""))]
+    side_by_side = [[md_text(row[0], 80), *row[1:]] for row in model_rows(record)]  # a model matrix ran
+    compared = ["### Models side by side", "", *_table(MODEL_HEADERS, side_by_side)] if side_by_side else []
+    return [*compared, "### Tokens and cost by model", "", *_table(headers, rows),
+            *(part for n in notes for part in (n, ""))]  # fmt: skip
 
 
 def _budget(record: RunRecord) -> list[str]:

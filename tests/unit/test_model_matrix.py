@@ -11,6 +11,7 @@ from helm_eval._records import CaseResult, RunRecord
 from helm_eval.collect import MatrixOptions, load_suite
 from helm_eval.config import ModelSpec, SuiteError
 from helm_eval.report import write_summary
+from helm_eval.report._markdown import render
 from tests.conftest import Project
 
 
@@ -73,6 +74,17 @@ def test_the_summary_puts_models_side_by_side() -> None:
         ["a", "2", "50%", "20", "-", "6", "7"],
         ["b", "1", "100%", "3", "-", "2", "2"],
     ]
+    # the job summary and the PR/MR comment show the same table
+    markdown = render(record).splitlines()
+    start = markdown.index("### Models side by side")
+    assert markdown[start + 2 : start + 6] == [
+        "| model | cases | pass rate | tokens | cost | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|",
+        "| a | 2 | 50% | 20 | - | 6 | 7 |",
+        "| b | 1 | 100% | 3 | - | 2 | 2 |",
+    ]
+    single = RunRecord(cases=[result("a", "passed", 10, 5.0)])
+    assert "### Models side by side" not in render(single)
 
 
 @pytest.mark.vllm_double(model=["m1", "m2"])
