@@ -179,6 +179,8 @@ def _case(case: CaseResult, delta: CaseDelta | None) -> dict[str, Any]:
         "output": inert(case.output),
         "messages": [{"role": inert(m.get("role", "")), "content": inert(m.get("content", ""))} for m in case.messages],
         "verdicts": [[inert(v.assertion), v.status, inert(v.reason), v.score, v.threshold] for v in case.verdicts],
+        "transcript": [_message(m) for m in case.transcript],
+        "tool_calls": [inert(json.dumps(call, indent=2, ensure_ascii=False, default=str)) for call in case.tool_calls],
         "error": inert(case.error or ""),
         "skip": inert(case.skip_reason or ""),
         "retries": case.retries,
@@ -192,3 +194,9 @@ def _case(case: CaseResult, delta: CaseDelta | None) -> dict[str, Any]:
         if delta.base_status is not None:
             row["base_status"] = inert(delta.base_status)
     return row
+
+
+def _message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """One message of a conversation's transcript, its text inert."""
+    shown = {"role": inert(str(message.get("role", ""))), "content": inert(str(message.get("content", "")))}
+    return {**shown, "turn": message.get("turn"), "error": inert(str(message.get("error", "")))}

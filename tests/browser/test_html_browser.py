@@ -7,6 +7,7 @@ Screenshots land in ``reports/browser/`` (kept as a CI artifact).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -179,3 +180,31 @@ def test_baseline_column_and_diff(browser: Any, tmp_path: Path) -> None:
     assert [e.text for e in view.find_elements("css selector", ".diff ins")] == ["today."]
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "baseline-diff.png"))
+
+
+def test_a_conversation_and_its_tool_calls_are_shown_as_text(browser: Any, tmp_path: Path) -> None:
+    record = sample_record(3)
+    case = record.cases[0]
+    case.transcript = [
+        {"role": "user", "content": "book a table", "turn": 1},
+        {"role": "assistant", "content": "for how many?", "turn": 1},
+        {"role": "user", "content": f"two {HOSTILE}", "turn": 2},
+        {"role": "assistant", "content": "", "turn": 2, "error": "HTTP 500"},
+    ]
+    case.tool_calls = [{"name": "book", "arguments": {"people": 2, "note": HOSTILE}, "turn": 2}]
+    page = tmp_path / "conversation.html"
+    write_html(record, page)
+    open_page(browser, page)
+    browser.find_element("id", "f-text").send_keys(case.nodeid)
+    rows(browser)[0].click()
+    view = browser.find_element("id", "case")
+    headings = [h.text for h in view.find_elements("css selector", "h3")]
+    assert {"Conversation", "Tool calls"} <= set(headings)
+    shown = view.get_attribute("textContent")
+    for expected in ("assistant · turn 2", "HTTP 500", f"two {HOSTILE}"):
+        assert expected in shown
+    (call,) = view.find_elements("css selector", "pre.tool-call")
+    assert '"people": 2' in call.get_attribute("textContent")
+    assert json.dumps(HOSTILE)[1:-1] in call.get_attribute("textContent")  # the JSON of the call, as text
+    assert browser.execute_script("return window.__pwned") is None
+    assert browser.find_elements("css selector", "img") == []

@@ -322,6 +322,18 @@
     } else if (c.output !== undefined) {
       parts.push(...section("Output", [output]));
     }
+    if (c.transcript) {
+      const nodes = [];
+      for (const m of c.transcript) {
+        nodes.push(el("div", { class: "role", text: m.role + (m.turn ? " · turn " + m.turn : "") }),
+          el("pre", { text: m.content }));
+        if (m.error) nodes.push(el("pre", { class: "error", text: m.error }));
+      }
+      parts.push(...section("Conversation", nodes));
+    }
+    if (c.tool_calls) {
+      parts.push(...section("Tool calls", c.tool_calls.map((call) => el("pre", { class: "tool-call", text: call }))));
+    }
     if (c.verdicts) {
       const list = el("ul", { class: "verdicts" });
       for (const [name, status, reason, score, threshold] of c.verdicts) {
