@@ -7,15 +7,17 @@ it (including what the pull request already spent) and rolled back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from helm_eval._records import Case
+from helm_eval._records import Call, Case
 from helm_eval.config import ConfigError, EndpointError
 from helm_eval.dispatch import Endpoint
 from helm_eval.ledger import DEFAULT_MAX_TOKENS, Cap, Denial
+from helm_eval.pipeline._admission import Admission
 from helm_eval.pipeline._pipeline import Pipeline
-from helm_eval.plan import Planner
+from helm_eval.plan import Estimate, Planner
 
 
 @dataclass(slots=True)
@@ -101,14 +103,42 @@ def plan_cases(pipeline: Pipeline, cases: Sequence[Case]) -> Plan:
             row.admitted += 1
         for _ in calls:
             call, estimate = next(estimates)
-            methods.add(estimate.method)
-            max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
-            row.calls += 1
-            row.prompt_tokens += estimate.tokens
-            row.max_completion_tokens += max_tokens
-            row.cost_usd += pipeline.cost.token_cost(call.endpoint, call.model, estimate.tokens, max_tokens) or 0.0
-            if not isinstance(decision, Denial):
-                row.reserved_tokens += admission.need(call, estimate).tokens
+            for turn, turn_estimate in enumerate(_turn_estimates(admission, case, call, estimate)):
+                methods.add(turn_estimate.method)
+                max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+                row.calls += 1
+                row.prompt_tokens += turn_estimate.tokens
+                row.max_completion_tokens += max_tokens
+                row.cost_usd += pipeline.cost.token_cost(call.endpoint, call.model, turn_estimate.tokens,
+                                                         max_tokens) or 0.0  # fmt: skip
+                # a later turn is admitted when it is sent: counted as reserved when its case's first turn is
+                if not isinstance(decision, Denial):
+                    row.reserved_tokens += admission.need(call if turn == 0 else _unkeyed(call), turn_estimate).tokens
     plan.suites = [rows[key] for key in sorted(rows)]
     plan.methods = sorted(methods)
     return plan
+
+
+def _turn_estimates(admission: Admission, case: Case, first: Call, estimate: Estimate) -> list[Estimate]:
+    """The prompt estimate of each turn of one run of ``case``: the first as planned, then each later one.
+
+    A later turn's prompt is the history so far, and the answers in it are not known before the run: each is
+    counted at its bound, ``max_tokens``, with the follow-up message's own estimate added.
+    """
+    if not case.followups:
+        return [estimate]
+    max_tokens = int(first.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+    followups = [
+        dataclasses.replace(first, messages=({"role": "user", "content": text},), cache_key=None)
+        for text in case.followups
+    ]
+    turns, tokens = [estimate], estimate.tokens
+    for followup in admission.estimate(followups):
+        tokens += max_tokens + followup.tokens
+        turns.append(Estimate(tokens, followup.method if estimate.exact else estimate.method))
+    return turns
+
+
+def _unkeyed(call: Call) -> Call:
+    """A later turn's call: its history is new, so no cached answer can stand for it."""
+    return dataclasses.replace(call, cache_key=None)

@@ -115,3 +115,35 @@ def test_plan_figures_per_suite_equal_what_a_real_run_admits(tmp_path: Path, vll
         # /tokenize is exact: what was reserved is the prompts the server counted plus each call's max_tokens
         max_tokens = {"suites/a.yaml": 20, "suites/b.yaml": 30}[suite]
         assert figures["reserved_tokens"] == sum(c["prompt_tokens"] + max_tokens for c in sent), suite
+
+
+CONVERSATION = """
+    prompts: ["{{q}}"]
+    defaultTest: {options: {max_tokens: 12}}
+    tests:
+      - id: chat
+        vars: {q: "hello there"}
+        turns: ["and then?", "one more thing please"]
+      - {id: single, vars: {q: "just one"}}
+"""
+
+
+def test_plan_counts_every_turn_of_a_conversation(tmp_path: Path, vllm_double: VLLMDouble) -> None:
+    root = tmp_path
+    (root / "suites").mkdir()
+    (root / "suites" / "c.yaml").write_text(textwrap.dedent(CONVERSATION).lstrip())
+    plan = helm_eval(root, "plan", "--endpoint", vllm_double.base_url, "--cache", "off", "--format", "json")
+    assert plan.returncode == 0, plan.stderr
+    (figures,) = json.loads(plan.stdout)["suites"]
+    real = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--helm-eval", "--helm-eval-endpoint",
+         vllm_double.base_url, "--helm-eval-cache", "off", "--helm-eval-report", "run.json"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    cases = json.loads((root / "run.json").read_text())["cases"]
+    assert all(c["status"] != "error" for c in cases), real.stdout
+    assert figures["calls"] == sum(c["calls"] for c in cases) == 4  # three turns plus one single-turn case
+    assert figures["max_completion_tokens"] == 4 * 12
+    # each later turn's history holds the earlier answers, counted at their max_tokens bound before the run
+    assert figures["prompt_tokens"] >= sum(c["prompt_tokens"] for c in cases)
+    assert figures["reserved_tokens"] >= sum(c["total_tokens"] for c in cases)
