@@ -52,6 +52,8 @@ class CascadeTally:
     first_decided: int = 0
     escalated: int = 0
     tokens_saved: int = 0
+    asked: int = 0
+    """Calls to a judge model (embedding calls, which share the judge's outcomes for their tokens, not counted)."""
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ class CaseJudge:
             self.cut = cut
             raise CheckError(str(cut)) from None
         self.outcomes.append(outcome)
+        self.tally.asked += 1
         if outcome.error:
             raise CheckError(f"judge call to endpoint {call.endpoint!r} ({call.base_url}) failed: {outcome.error}")
         return outcome
@@ -115,7 +118,7 @@ class CaseJudge:
 
 def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: CaseJudge) -> Verdict:
     """Apply one assertion with the judge at hand, up a cascade while undecided; re-judge near the threshold."""
-    calls_before = len(judge.outcomes)
+    asked_before = judge.tally.asked
     turns = len(outcome.turns)
     turn = min(assertion.turn or turns, turns)
     messages = history(case, outcome, turn) if turns > 1 else case.messages
@@ -144,7 +147,7 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
     if assertion.turn is not None and turns > 1:
         verdict = dataclasses.replace(verdict, reason=f"turn {turn}: {verdict.reason}")
     rejudge = judge.spec.rejudge
-    used_judge = len(judge.outcomes) > calls_before
+    used_judge = judge.tally.asked > asked_before  # a judge model was asked (not only an embedding made)
     if (
         rejudge is None
         or rejudge.times <= 1
@@ -166,10 +169,10 @@ def judged_verdict(assertion: Assertion, outcome: Outcome, case: Case, judge: Ca
 
 def _cascade(check: Callable[[CaseJudge], Verdict], judge: CaseJudge) -> tuple[Verdict, CaseJudge]:
     """The verdict of the first judge, or of a larger one of the cascade when the first is undecided."""
-    root, calls_before = judge, len(judge.outcomes)
+    root, calls_before, asked_before = judge, len(judge.outcomes), judge.tally.asked
     verdict = check(judge)
-    if len(judge.outcomes) == calls_before or len(judge.spec.judges) < 2:
-        return verdict, judge
+    if judge.tally.asked == asked_before or len(judge.spec.judges) < 2:
+        return verdict, judge  # no judge model decided it (e.g. ``similar``, which only embeds): nothing to escalate
     first = verdict
     first_tokens = sum(o.total_tokens or 0 for o in judge.outcomes[calls_before:])
     while judge.cut is None and _undecided(verdict, judge.spec.escalate_within):

@@ -104,3 +104,20 @@ def test_a_bundled_model_zip_unpacks_only_inside_its_directory(tmp_path: Path) -
     assert serve_args("all-minilm") == ("--runner", "pooling", "--max-model-len", "256")
     assert "--tool-call-parser" in serve_args("smollm2")
     assert serve_args("/some/local/model") == ()
+
+
+def test_a_judge_cascade_never_escalates_a_check_that_asks_no_judge(
+    tmp_path: Path, vllm_double: VLLMDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scores within the band would escalate an llm-rubric; ``similar`` only embeds, so a larger judge decides nothing
+    judges = f"  small: {{url: '{vllm_double.base_url}'}}\n  large: {{url: '{vllm_double.base_url}'}}\n"
+    project(tmp_path, vllm_double, "judge: {models: [small, large], escalate_within: 0.5}\ncache: 'off'\n")
+    config = tmp_path / "helm-eval.yaml"
+    config.write_text(config.read_text().replace("default_endpoint:", judges + "default_endpoint:", 1))
+    monkeypatch.chdir(tmp_path)
+    with Pipeline(RunSettings.load(tmp_path)) as pipeline:
+        close, far = pipeline.evaluate(load_suite(tmp_path / "s.yaml", "s.yaml"))
+    assert (close.status, far.status) == ("passed", "failed")
+    assert close.judge_escalated == far.judge_escalated == 0
+    assert "escalated" not in close.verdicts[0].reason + far.verdicts[0].reason
+    assert len([r for r in vllm_double.requests if r.path == "/v1/embeddings"]) == 2  # one embedding per case
