@@ -93,6 +93,16 @@ def test_render_is_inert_and_fits_the_limit() -> None:
     assert_markdown_inert(text)
 
 
+def test_cases_cut_before_any_call_add_no_model_row() -> None:
+    ran = case("suites/a.yaml::ran", prompt_tokens=12, completion_tokens=4, model="m", calls=1)
+    cut = case("suites/a.yaml::cut", "skipped", skip_reason="budget: tokens budget for pull request 4 exhausted")
+    text = render(record(ran, cut, budget=tokens_left(4, cut=1)))
+    models = text.split("### Tokens and cost by model", 1)[1].split("###", 1)[0]
+    assert "| m | 1 | 12 | 4 | 0 | 16 |" in models
+    assert "none" not in models
+    assert models.count("\n|") == 3  # header, rule, the one model
+
+
 # -- GitHub ------------------------------------------------------------------------------------------------
 
 
