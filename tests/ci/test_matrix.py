@@ -177,9 +177,10 @@ def test_two_shards_share_the_budget_and_report_once(
     # each shard saves its ledger and response cache under its own key (a shared key would drop one save)
     saves = sorted(inputs["key"] for name, inputs in run.stubs if name == "cache/save")
     assert len(saves) == 2
-    assert saves[0].endswith("-shard-1/2")
-    assert saves[1].endswith("-shard-2/2")
-    assert saves[0].removesuffix("-shard-1/2") == saves[1].removesuffix("-shard-2/2")
+    assert saves[0].startswith("helm-eval-pr-42-")
+    assert saves[0].endswith("-helm-eval-shard-1")
+    assert saves[1].endswith("-helm-eval-shard-2")
+    assert saves[0].removesuffix("-1") == saves[1].removesuffix("-2")
 
     # the merged outputs are the sums of the shards'
     shard_outputs = [job_outputs(run, "evals", ["helm-eval", "publish"], n) for n in (1, 2)]
@@ -191,9 +192,11 @@ def test_two_shards_share_the_budget_and_report_once(
     assert int(merged["tokens"]) == charged
     assert f"merged passed={merged['passed']} failed=2 skipped={len(skipped)} tokens={charged}" in log
 
-    # the report job annotates the failures at their suite lines, once each
+    # the report job annotates the failures at their suite lines, once each; the shards (annotations off) do not
     errors = job_events(run, "report", "error")
     assert sorted((e["kvPairs"].get("file"), e["kvPairs"].get("line")) for e in errors) == sorted(FAILING)
+    assert not job_events(run, "evals", "error")
+    assert not [e for e in job_events(run, "evals", "warning") if "file" in e.get("kvPairs", {})]
 
     # one job summary for the report job, covering both shards
     summaries = [e for e in job_events(run, "report", "summary") if e.get("stepID") == ["report", "publish"]]
