@@ -64,11 +64,13 @@ runs:
           mkdir -p "$DEST/${artifact##*/}" && cp -R "$artifact/." "$DEST/${artifact##*/}/"
         done
 """
-BUDGET = 96
+BUDGET = 112
 SUITES = {
-    # each case reserves its prompt (12 tokens by the double's /tokenize) + max_tokens 8 and spends 16 (passing) or
-    # 24 (failing: the answer runs to max_tokens); a shard's 3 cases fit the cap alone (<= 64), both shards' do not
-    # (112 > 96); the failing case of each shard goes first (priority) and fits beside the other shard's reservations
+    # A passing case reserves its prompt (12 tokens by the double's /tokenize) + max_tokens 8 = 20 and spends 16; a
+    # failing one reserves and spends 24 (16 + an answer cut at max_tokens). Shard 1 holds 3 passing + 1 failing
+    # case (reserves 84, spends 72), shard 2 holds 2 + 1 (60, 56): each fits the cap alone, both do not (128 > 112).
+    # Under a budget a shard admits all its cases at once, highest priority first: each failing case fits beside all
+    # of the other shard's reservations (112 - 84 >= 24), so both failures are judged whichever shard goes first.
     "chat.yaml": """\
         description: chat answers
         prompts: ["{{q}}"]
