@@ -4,6 +4,7 @@
 # so Python tests can import what the workflow installed before. Inputs come through the environment only.
 #   HELM_EVAL_SOURCE   what to pip install (the action's checkout)
 #   HELM_EVAL_VERSION  a released version to install from the package registry instead (e.g. 0.1.0); empty = SOURCE
+#   HELM_EVAL_LEDGER   the ledger input: a postgresql:// URL adds the postgres extra (psycopg)
 set -euo pipefail
 venv="${RUNNER_TEMP:?}/helm-eval-venv"
 if [ -x "$venv/bin/helm-eval" ]; then
@@ -22,9 +23,11 @@ if [ -n "$version" ] && ! [[ "$version" =~ ^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\
   echo "::error title=helm-eval::version input: expected a release number such as 0.1.0"
   exit 1
 fi
+extra=""
+case "${HELM_EVAL_LEDGER:-}" in postgresql://* | postgres://*) extra="[postgres]" ;; esac
 "$python" -m venv --system-site-packages "$venv"
-spec="${HELM_EVAL_SOURCE:?}"
-[ -n "$version" ] && spec="helm-eval==$version"
+spec="${HELM_EVAL_SOURCE:?}$extra"
+[ -n "$version" ] && spec="helm-eval$extra==$version"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
 if [ ! -x "$venv/bin/helm-eval" ]; then
   # the runner's Python already had this helm-eval, so pip left it there and made no script here: install it

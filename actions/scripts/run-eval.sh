@@ -23,6 +23,7 @@ args=(--helm-eval -p no:cacheprovider "--junitxml=$reports/junit.xml" "--helm-ev
 [ -n "${INPUT_TOKEN_BUDGET:-}" ] && args+=("--helm-eval-budget-tokens=$INPUT_TOKEN_BUDGET")
 [ -n "${INPUT_USD_BUDGET:-}" ] && args+=("--helm-eval-budget-usd=$INPUT_USD_BUDGET")
 [ -n "${INPUT_POLICY:-}" ] && args+=("--helm-eval-policy=$INPUT_POLICY")
+[ -n "${INPUT_LEDGER:-}" ] && args+=("--helm-eval-ledger=$INPUT_LEDGER")
 # the baseline (trusted: a workflow input, or what the base branch's runs kept outside the checkout)
 case "${INPUT_BASELINE:-off}" in
   off | "") ;;

@@ -54,6 +54,9 @@ def add_report_command(subparsers: Any) -> None:
     )
     report.add_argument("--comment", choices=["on", "off"], default="on", help="PR comment / MR note (default on)")
     report.add_argument("--comment-key", default="report", help="tells apart several helm-eval comments on one PR")
+    report.add_argument("--annotations", choices=["on", "off"], default="on",
+                        help="GitHub annotations on the suite lines (default on; off in the shards of a matrix whose "
+                             "report job annotates the merged record)")  # fmt: skip
     report.add_argument(
         "--token-env",
         metavar="NAME",
@@ -134,7 +137,8 @@ def run_report(args: argparse.Namespace) -> int:
 
         token = os.environ.get(args.token_env or "GITHUB_TOKEN") or None
         result = publish(shown, report_path=report_path, comment=args.comment == "on", token=token,
-                         key=args.comment_key, links=html_link(args, os.environ))  # fmt: skip
+                         key=args.comment_key, links=html_link(args, os.environ),
+                         annotations=args.annotations == "on")  # fmt: skip
         done = as_json(result)
         print(f"helm-eval report: {result.annotations['error']} error and {result.annotations['warning']} warning "
               f"annotation(s), {result.not_annotated} more in the summary; summary "

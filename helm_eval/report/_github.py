@@ -169,10 +169,13 @@ def publish(
     env: Mapping[str, str] | None = None,
     out: IO[str] | None = None,
     links: Sequence[str] = (),
+    annotations: bool = True,
 ) -> Published:
-    """Annotations, outputs, job summary and (when ``comment``) the sticky PR comment.
+    """Annotations (unless ``annotations`` is false), outputs, job summary and (``comment``) the sticky PR comment.
 
     ``links`` are trusted markdown lines (e.g. where the HTML report is) shown under the headline of both.
+    ``annotations=False`` is for the shards of a matrix whose report job annotates the merged record: GitHub shows
+    every job's annotations on the pull request's diff, so each failure would appear once per job.
 
     A comment that cannot be posted (fork PR, read-only token, no PR, API down) is noted in the job summary and a
     warning; it never raises.
@@ -183,7 +186,8 @@ def publish(
     on_github = env.get("GITHUB_ACTIONS") == "true"
     if on_github and token:
         mask(token, out)
-    result.annotations, result.not_annotated = annotate(record, out)
+    if annotations:
+        result.annotations, result.not_annotated = annotate(record, out)
     numbers = figures(record)
     result.outputs_written = on_github and _write_outputs(numbers, report_path, env)
     notes = list(links)

@@ -112,10 +112,12 @@ def _suites(record: RunRecord) -> list[str]:
 
 
 def _models(record: RunRecord) -> list[str]:
+    # cases that never reached a model (cut by the budget, blocked, deselected) would make an empty "(none)" row
+    called = [c for c in record.cases if c.model or c.calls or c.total_tokens]
     rows = [[md_text(name, 80), f"{sum(c.calls for c in cases):,}", f"{sum(c.prompt_tokens for c in cases):,}",
              f"{sum(c.completion_tokens for c in cases):,}", f"{sum(c.judge_tokens for c in cases):,}",
              f"{sum(c.total_tokens for c in cases):,}", _money(cost_of(cases))]
-            for name, cases in group_by(record.cases, "model").items()]  # fmt: skip
+            for name, cases in group_by(called, "model").items()]  # fmt: skip
     headers = ["model", "calls", "prompt tokens", "completion tokens", "judge tokens", "tokens", "cost"]
     notes = [line for line in (cascade_line(record), stopping_line(record)) if line]
     side_by_side = [[md_text(row[0], 80), *row[1:]] for row in model_rows(record)]  # a model matrix ran

@@ -14,7 +14,7 @@ from tests.ci._support import REPO, tool
 pytestmark = pytest.mark.ci
 
 ACTIONS = [REPO / "action.yml", *sorted((REPO / "actions").glob("*/action.yml"))]
-WORKFLOWS = [REPO / "docs" / "examples" / "github-workflow.yml", REPO / "docs" / "examples" / "release-workflow.yml"]
+WORKFLOWS = [REPO / "docs" / "examples" / f"{name}-workflow.yml" for name in ("github", "github-matrix", "release")]
 GITLAB = [*sorted((REPO / "gitlab").rglob("*.yml")), *sorted((REPO / "docs" / "examples").glob("gitlab-ci*.yml"))]
 
 

@@ -93,6 +93,16 @@ def test_render_is_inert_and_fits_the_limit() -> None:
     assert_markdown_inert(text)
 
 
+def test_cases_cut_before_any_call_add_no_model_row() -> None:
+    ran = case("suites/a.yaml::ran", prompt_tokens=12, completion_tokens=4, model="m", calls=1)
+    cut = case("suites/a.yaml::cut", "skipped", skip_reason="budget: tokens budget for pull request 4 exhausted")
+    text = render(record(ran, cut, budget=tokens_left(4, cut=1)))
+    models = text.split("### Tokens and cost by model", 1)[1].split("###", 1)[0]
+    assert "| m | 1 | 12 | 4 | 0 | 16 |" in models
+    assert "none" not in models
+    assert models.count("\n|") == 3  # header, rule, the one model
+
+
 # -- GitHub ------------------------------------------------------------------------------------------------
 
 
@@ -149,6 +159,28 @@ def test_publish_creates_the_comment_when_none_has_the_marker(
     assert "failed<<" in outputs
     assert "pass-rate<<" in outputs
     assert_markdown_inert((tmp_path / "sum").read_text())
+
+
+def test_publish_without_annotations_still_writes_outputs_and_summary(
+    tmp_path: Path, fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = github_env(tmp_path, fake_api)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cut = case("suites/a.yaml::cut", "skipped", skip_reason="budget: tokens budget for pull request 4 exhausted")
+    rec = record(failing("suites/a.yaml::x"), cut, budget=tokens_left(4, cut=1))
+    quiet, loud = io.StringIO(), io.StringIO()
+    result = publish(rec, report_path="r.json", comment=False, token=None, env=env, out=quiet, annotations=False)
+    assert result.annotations == {"error": 0, "warning": 0}
+    assert "::error" not in quiet.getvalue()
+    assert "::warning" not in quiet.getvalue()
+    assert "failed<<" in (tmp_path / "out").read_text()
+    assert "wrong" in (tmp_path / "sum").read_text()
+    assert publish(rec, report_path="r.json", comment=False, token=None, env=env, out=loud).annotations == {
+        "error": 1,
+        "warning": 2,
+    }
+    assert "file=suites/a.yaml,line=3::x:" in loud.getvalue()
 
 
 def test_publish_falls_back_to_the_summary_on_a_read_only_token(
