@@ -194,6 +194,13 @@ def test_two_shards_share_the_budget_and_report_once(
     assert int(merged["tokens"]) == charged
     assert f"merged passed={merged['passed']} failed=2 skipped={len(skipped)} tokens={charged}" in log
 
+    # the report job uploads the merged run record and one HTML page holding every case of both shards
+    uploaded = matrix_env["artifacts"] / "helm-eval-merged"
+    assert {c["nodeid"] for c in json.loads((uploaded / "run.json").read_text())["cases"]} == CASES
+    page = (uploaded / "report.html").read_text(encoding="utf-8")
+    assert all(json.dumps(case)[1:-1] in page for case in CASES)
+    assert merged["html"].endswith("/helm-eval-merged/report.html")
+
     # the report job annotates the failures at their suite lines, once each; the shards (annotations off) do not
     errors = job_events(run, "report", "error")
     assert sorted((e["kvPairs"].get("file"), e["kvPairs"].get("line")) for e in errors) == sorted(FAILING)
