@@ -159,6 +159,19 @@ class Project:
         return [r for r in self.double.requests if r.path == "/v1/chat/completions"]
 
 
+def word_suite(*words: str) -> str:
+    """A suite with one case per word: the prompt asks for the word, and the answer must contain it.
+
+    Against the double (which echoes the prompt) every case passes until ``double.set(rules=...)`` makes it
+    answer some words wrongly.
+    """
+    cases = "".join(
+        f"\n  - id: {word}\n    vars: {{word: {word}}}\n    assert:\n      - type: contains\n        value: {word}\n"
+        for word in words
+    )
+    return 'prompts: ["Say {{word}}"]\ntests:\n' + cases
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester, vllm_double: VLLMDouble) -> Project:
     """A pytester project whose runs point at a fresh vLLM double (configure it with ``@pytest.mark.vllm_double``)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from helm_eval._records import CaseResult
 from helm_eval.ledger import LEDGER_VERSION, CallRow, Ledger, case_history, flaky_cases, record_outcomes
+from tests.conftest import word_suite
 
 LABELS: dict[str, str | None] = {"repo": "acme/app", "branch": "main"}
 
@@ -80,19 +81,7 @@ def test_history_is_per_branch_newest_first_within_the_window(ledger_url: str) -
     ledger.close()
 
 
-SUITE = """
-    prompts: ["Say {{word}}"]
-    tests:
-""" + "".join(
-    f"""
-      - id: {word}
-        vars: {{word: {word}}}
-        assert:
-          - type: contains
-            value: {word}
-"""
-    for word in ("alpha", "bravo", "charlie")
-)
+SUITE = word_suite("alpha", "bravo", "charlie")
 
 
 def _run(project: Any, *args: str) -> Any:

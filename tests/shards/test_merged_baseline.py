@@ -14,11 +14,10 @@ from typing import Any
 
 from helm_eval._records import RunRecord
 from helm_eval.report import merge_records
+from tests.conftest import word_suite
 
 WORDS = [f"w{i}" for i in range(8)]
-SUITE = "prompts: ['Say {{word}}']\ntests:\n" + "".join(
-    f"  - {{id: {w}, vars: {{word: {w}}}, assert: [{{type: contains, value: {w}}}]}}\n" for w in WORDS
-)
+SUITE = word_suite(*WORDS)
 
 
 def _wrong(project: Any, *words: str) -> None:

@@ -15,19 +15,9 @@ from typing import Any
 
 import pytest
 
-SUITE = """
-    prompts: ["Say {{word}}"]
-    tests:
-""" + "".join(
-    f"""
-      - id: {word}
-        vars: {{word: {word}}}
-        assert:
-          - type: contains
-            value: {word}
-"""
-    for word in ("alpha", "bravo", "charlie", "delta")
-)
+from tests.conftest import word_suite
+
+SUITE = word_suite("alpha", "bravo", "charlie", "delta")
 
 
 def _answers(project: Any, *wrong: str) -> None:
