@@ -92,6 +92,16 @@ class FakeApi:
     def writes(self) -> list[Captured]:
         return [r for r in self.requests if r.method in ("POST", "PATCH", "PUT")]
 
+    def one_new_comment(self, token: str, pr: int = 42, key: str = "report") -> str:
+        """The body of the one sticky comment a run created on PR ``pr`` with ``token``: nothing else was written."""
+        writes = self.writes()
+        assert [(w.method, w.path) for w in writes] == [("POST", f"/repos/acme/app/issues/{pr}/comments")]
+        assert writes[0].headers["authorization"] == f"Bearer {token}"
+        body = str(writes[0].body["body"])
+        assert body.startswith(f"<!-- helm-eval:{key} -->")
+        assert_markdown_inert(body)
+        return body
+
 
 def serve_api(api: FakeApi) -> ThreadingHTTPServer:
     """Start ``api`` on a free port (in a daemon thread); the caller shuts the server down."""
