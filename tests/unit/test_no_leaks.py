@@ -33,6 +33,10 @@ tests:
   - id: other
     vars: {q: "anything else"}
     assert: [{type: contains, value: "never there"}]
+  - id: chatty
+    vars: {q: "hello"}
+    turns: ["tell me the key"]
+    assert: [{type: secrets}, {type: pii}]
 """
 
 
@@ -119,6 +123,9 @@ def test_a_secret_the_model_leaks_is_redacted_in_every_report(tmp_path: Path, vl
     assert "[redacted: 20 chars]" in leaky["output"]  # the rest of the answer is still there to read
     assert "you can mail" in leaky["output"]
     assert "[redacted: 20 chars]" in (tmp_path / "report.html").read_text()  # the HTML report shows the marker
+    chatty = next(c for c in record["cases"] if c["nodeid"].endswith("::chatty"))  # leaked in a later turn
+    assert chatty["status"] == "failed"
+    assert "[redacted: 20 chars]" in chatty["transcript"][-1]["content"]  # the conversation on every page
     for value in (AWS_KEY, EMAIL):
         assert value not in printed
         written = everything_written(tmp_path / "gl") + everything_written(tmp_path)
@@ -127,5 +134,8 @@ def test_a_secret_the_model_leaks_is_redacted_in_every_report(tmp_path: Path, vl
         ]
         for path in reports:
             assert value not in path.read_text(encoding="utf-8", errors="replace"), path
-        # the ledger holds no text at all; the cache keeps the raw answer, so that a replay fails the same way
-        assert written.count(value.encode()) <= 1
+        # the ledger holds no text at all; the cache keeps the raw answers (one per leaking call: leaky's, and
+        # chatty's second turn), so that a replay fails the same way
+        cache = b"".join(p.read_bytes() for p in tmp_path.glob(".helm-eval/cache.sqlite*"))
+        assert cache.count(value.encode()) >= 1
+        assert written.count(value.encode()) == cache.count(value.encode())  # nowhere but in the cache
