@@ -29,6 +29,7 @@ from helm_eval.pipeline._scoring import named_scores
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._stopping import rate_interval
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
+from helm_eval.pipeline._waiting import when_all_done
 from helm_eval.plan import Planner
 
 OUTPUT_EXCERPT = 500
@@ -170,16 +171,12 @@ class Evaluation:
         if not spec.ahead or not futures or not any(judge_request(a, "") is not None for a in case.assertions):
             return
         entry = _SentAhead()
-        remaining = [len(futures)]
         with self._lock:
             self._ahead[case_key(case)] = entry
 
-        def arrived(_: concurrent.futures.Future[Outcome]) -> None:
+        def arrived() -> None:
             # runs on the dispatch loop's thread: admission may need the loop, so hand over to the sender thread
             with self._lock:
-                remaining[0] -= 1
-                if remaining[0]:
-                    return
                 if self._sender is None:
                     self._sender = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="helm-eval-judges")
                 sender = self._sender
@@ -188,8 +185,7 @@ class Evaluation:
             except RuntimeError:  # closing: nothing more is sent
                 entry.ready.set()
 
-        for future in futures:
-            future.add_done_callback(arrived)
+        when_all_done(futures, arrived)
 
     def _send_ahead(self, case: Case, futures: list[concurrent.futures.Future[Outcome]], entry: _SentAhead) -> None:
         try:

@@ -47,25 +47,16 @@ class Responses:
         """True unless the cache is off."""
         return self.cache is not None
 
-    def keyed(self, call: Call, endpoint: Endpoint) -> Call:
-        """``call`` with its cache key; remembers the stored answer when there is one (a hit)."""
-        return self.keyed_all([(call, endpoint)])[0]
-
     def keyed_all(self, calls: Sequence[tuple[Call, Endpoint]]) -> list[Call]:
         """Each call with its cache key, the stored answers of all of them looked up at once (hits remembered)."""
-        if self.cache is None:
-            return [call for call, _ in calls]
-        keyed = []
-        for call, endpoint in calls:
-            self._weigh(endpoint, call.model)
-            keyed.append(dataclasses.replace(call, cache_key=cache_key(call, endpoint.identity(call.model))))
-        if self.reads:
-            wanted = [c.cache_key for c in keyed if c.cache_key is not None and c.cache_key not in self._hits]
+        keyed = [self.rekeyed(call, endpoint) for call, endpoint in calls]
+        if self.cache is not None and self.reads:
+            wanted = [key for c in keyed if (key := c.cache_key) is not None and key not in self._hits]
             self._hits.update(self.cache.get_many(wanted))
         return keyed
 
     def rekeyed(self, call: Call, endpoint: Endpoint) -> Call:
-        """``call`` (sent to a fallback) with the key of the model that answers it; nothing is looked up."""
+        """``call`` with the key of the model ``endpoint`` serves (e.g. a fallback's); nothing is looked up."""
         if self.cache is None:
             return call
         self._weigh(endpoint, call.model)
@@ -84,24 +75,21 @@ class Responses:
             return Outcome("", 0, 0, endpoint=call.endpoint, model=call.model, error=REPLAY_MISS)
         return stored
 
-    def store(self, call: Call, outcome: Outcome | None, keys: Redactor | None = None) -> None:
-        """Keep a fresh successful answer (recording thread); errors and hits are never stored.
+    def store_all(self, answered: Sequence[tuple[Call, Outcome | None]], keys: Redactor | None = None) -> None:
+        """Keep fresh successful answers, in one write (recording thread); errors and hits are never stored.
 
-        Configured API keys are scrubbed from it. A secret a guardrail found stays: a replay must fail the same
+        Configured API keys are scrubbed from them. A secret a guardrail found stays: a replay must fail the same
         way the call did (the cache file stays in the private ``.helm-eval/`` directory; reports never show it).
         """
-        self.store_all([(call, outcome)], keys)
-
-    def store_all(self, answered: Sequence[tuple[Call, Outcome | None]], keys: Redactor | None = None) -> None:
-        """``store`` for a batch, in one write."""
         if self.cache is None:
             return
         entries = []
         for call, outcome in answered:
             if outcome is not None and call.cache_key is not None:
-                if keys is not None:
-                    outcome = dataclasses.replace(outcome, text=keys.scrub(outcome.text))
-                entries.append((call.cache_key, outcome))
+                text = keys.scrub(outcome.text) if keys is not None else outcome.text
+                entries.append(
+                    (call.cache_key, outcome if text == outcome.text else dataclasses.replace(outcome, text=text))
+                )
         self.cache.put_many(entries)
 
     def errors(self) -> list[str]:

@@ -22,6 +22,7 @@ from helm_eval.config import BudgetCut
 from helm_eval.ledger import Denial
 from helm_eval.pipeline._stopping import round_size, stopped
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, case_verdict
+from helm_eval.pipeline._waiting import when_all_done
 
 WORKERS = 8
 """Threads that judge finished rounds and send the next ones (a judge call blocks its thread while it runs)."""
@@ -88,15 +89,8 @@ class Sampler:
         self._watch(sampling, list(futures))
 
     def _watch(self, sampling: Sampling, futures: list[concurrent.futures.Future[Outcome]]) -> None:
-        remaining = [len(futures)]
-        lock = threading.Lock()
-
-        def arrived(_: concurrent.futures.Future[Outcome]) -> None:
+        def arrived() -> None:
             # runs on the dispatch loop's thread: judging and admission may need the loop, so hand over
-            with lock:
-                remaining[0] -= 1
-                if remaining[0]:
-                    return
             with self._lock:
                 if self._closed:
                     pool = None
@@ -113,8 +107,7 @@ class Sampler:
             except RuntimeError:  # closing: nothing more is sent
                 self._finish(sampling, cancel=True)
 
-        for future in futures:
-            future.add_done_callback(arrived)
+        when_all_done(futures, arrived)
 
     def _round_done(self, sampling: Sampling, futures: list[concurrent.futures.Future[Outcome]]) -> None:
         try:
