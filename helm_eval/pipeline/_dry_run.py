@@ -92,6 +92,7 @@ def plan_cases(pipeline: Pipeline, cases: Sequence[Case]) -> Plan:
     rows: dict[tuple[str, str], SuitePlan] = {}
     methods: set[str] = set()
     plan = Plan(caps=list(pipeline.budget_plan.caps))
+    followups = _followup_estimates(admission, planned)
     for (case, calls), decision in zip(planned, decisions, strict=True):
         model = calls[0].model if calls else "-"
         row = rows.setdefault((case.suite_file, model), SuitePlan(case.suite_file, model))
@@ -103,9 +104,10 @@ def plan_cases(pipeline: Pipeline, cases: Sequence[Case]) -> Plan:
             row.admitted += 1
         for _ in calls:
             call, estimate = next(estimates)
-            for turn, turn_estimate in enumerate(_turn_estimates(admission, case, call, estimate)):
+            max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+            later = dataclasses.replace(call, cache_key=None)  # a later turn's history is new: no cached answer
+            for turn, turn_estimate in enumerate(_turn_estimates(estimate, max_tokens, followups.get(id(case), []))):
                 methods.add(turn_estimate.method)
-                max_tokens = int(call.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
                 row.calls += 1
                 row.prompt_tokens += turn_estimate.tokens
                 row.max_completion_tokens += max_tokens
@@ -113,32 +115,34 @@ def plan_cases(pipeline: Pipeline, cases: Sequence[Case]) -> Plan:
                                                          max_tokens) or 0.0  # fmt: skip
                 # a later turn is admitted when it is sent: counted as reserved when its case's first turn is
                 if not isinstance(decision, Denial):
-                    row.reserved_tokens += admission.need(call if turn == 0 else _unkeyed(call), turn_estimate).tokens
+                    row.reserved_tokens += admission.need(call if turn == 0 else later, turn_estimate).tokens
     plan.suites = [rows[key] for key in sorted(rows)]
     plan.methods = sorted(methods)
     return plan
 
 
-def _turn_estimates(admission: Admission, case: Case, first: Call, estimate: Estimate) -> list[Estimate]:
-    """The prompt estimate of each turn of one run of ``case``: the first as planned, then each later one.
+def _followup_estimates(admission: Admission, planned: Sequence[tuple[Case, list[Call]]]) -> dict[int, list[Estimate]]:
+    """Per conversation case (by ``id``), the estimate of each follow-up message, all counted in one batch."""
+    owners: list[int] = []
+    calls: list[Call] = []
+    for case, case_calls in planned:
+        for text in case.followups if case_calls else ():
+            owners.append(id(case))
+            calls.append(dataclasses.replace(case_calls[0], messages=({"role": "user", "content": text},)))
+    found: dict[int, list[Estimate]] = {}
+    for owner, estimate in zip(owners, admission.estimate(calls) if calls else [], strict=True):
+        found.setdefault(owner, []).append(estimate)
+    return found
+
+
+def _turn_estimates(first: Estimate, max_tokens: int, followups: Sequence[Estimate]) -> list[Estimate]:
+    """The prompt estimate of each turn of one run: the first as planned, then each later one.
 
     A later turn's prompt is the history so far, and the answers in it are not known before the run: each is
     counted at its bound, ``max_tokens``, with the follow-up message's own estimate added.
     """
-    if not case.followups:
-        return [estimate]
-    max_tokens = int(first.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
-    followups = [
-        dataclasses.replace(first, messages=({"role": "user", "content": text},), cache_key=None)
-        for text in case.followups
-    ]
-    turns, tokens = [estimate], estimate.tokens
-    for followup in admission.estimate(followups):
+    turns, tokens = [first], first.tokens
+    for followup in followups:
         tokens += max_tokens + followup.tokens
-        turns.append(Estimate(tokens, followup.method if estimate.exact else estimate.method))
+        turns.append(Estimate(tokens, followup.method if first.exact else first.method))
     return turns
-
-
-def _unkeyed(call: Call) -> Call:
-    """A later turn's call: its history is new, so no cached answer can stand for it."""
-    return dataclasses.replace(call, cache_key=None)
