@@ -68,3 +68,39 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     # integer weights: a tie is exact, but keep the customary tolerance for equality of probabilities
     tail = sum(w for w in weights if w <= observed * (1 + 1e-7))
     return min(1.0, tail / sum(weights))
+
+
+RunCounts = tuple[int, int, int, int]
+"""One sampled case in a base-versus-head comparison: (base passes, base runs, head passes, head runs)."""
+
+
+def _rate(passes: int, runs: int) -> float:
+    return passes / runs if runs else 0.0
+
+
+def pooled_p(sampled: Sequence[RunCounts]) -> float | None:
+    """Fisher's two-sided p-value of the sampled cases' pass counts pooled, base against head (``None``: none)."""
+    if not sampled:
+        return None
+    base_passes, base_runs = sum(s[0] for s in sampled), sum(s[1] for s in sampled)
+    head_passes, head_runs = sum(s[2] for s in sampled), sum(s[3] for s in sampled)
+    return fisher_exact(base_passes, base_runs - base_passes, head_passes, head_runs - head_passes)
+
+
+def significantly_worse(
+    regressed: int, fixed: int, mcnemar_p: float, sampled: Sequence[RunCounts], sampled_p: float | None, alpha: float
+) -> bool:
+    """True when the head is worse and a test says so at ``alpha``.
+
+    The tests: McNemar over the shared cases (``mcnemar_p``), the pooled pass counts of the sampled cases
+    (``sampled_p``), or any sampled case on its own (Fisher).
+    """
+    if regressed > fixed and mcnemar_p < alpha:
+        return True
+    pooled_base = _rate(sum(s[0] for s in sampled), sum(s[1] for s in sampled))
+    pooled_head = _rate(sum(s[2] for s in sampled), sum(s[3] for s in sampled))
+    if sampled_p is not None and sampled_p < alpha and pooled_head < pooled_base:
+        return True
+    return any(
+        fisher_exact(bp, br - bp, hp, hr - hp) < alpha and _rate(hp, hr) < _rate(bp, br) for bp, br, hp, hr in sampled
+    )

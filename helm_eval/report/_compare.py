@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from helm_eval._records import CaseResult, CaseStatus, RunRecord
-from helm_eval._stats import fisher_exact, mcnemar_exact, percentile, wilson_interval
+from helm_eval._stats import (
+    RunCounts,
+    fisher_exact,
+    mcnemar_exact,
+    percentile,
+    pooled_p,
+    significantly_worse,
+    wilson_interval,
+)
 from helm_eval.ledger import CaseHistory
 from helm_eval.report._figures import group_by
 from helm_eval.report._merge import merge_records
@@ -188,14 +196,8 @@ class Comparison:
         on its own.
         """
         counts = self.counts()
-        if counts["regressed"] > counts["fixed"] and self.mcnemar_p < self.alpha:
-            return True
-        if self.sampled_p is not None and self.sampled_p < self.alpha and _pooled_worse(self.cases.values()):
-            return True
-        return any(
-            c.p_value is not None and c.p_value < self.alpha and _rate(c.head_passes, c.head_repeats)
-            < _rate(c.base_passes, c.base_repeats) for c in self.cases.values()
-        )  # fmt: skip
+        return significantly_worse(counts["regressed"], counts["fixed"], self.mcnemar_p,
+                                   _sampled(self.cases.values()), self.sampled_p, self.alpha)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``helm-eval compare --format json``: node id lists first, then the figures."""
@@ -246,7 +248,7 @@ def compare(
         suites=_groups(base_run.cases, head_run.cases, "suite"),
         models=_groups(base_run.cases, head_run.cases, "model"),
         mcnemar_p=mcnemar_exact(counts["fixed"], counts["regressed"]),
-        sampled_p=_pooled_p(cases.values()),
+        sampled_p=pooled_p(_sampled(cases.values())),
         alpha=alpha,
         base_labels=dict(base_run.labels),
         head_labels=dict(head_run.labels),
@@ -260,10 +262,6 @@ def _passed(status: CaseStatus) -> bool:
 
 def _disagree(case: CaseResult | None) -> bool:
     return case is not None and 0 < case.passes < case.repeats
-
-
-def _rate(passes: int, repeats: int) -> float:
-    return passes / repeats if repeats else 0.0
 
 
 def _case_change(base: CaseResult | None, head: CaseResult | None, history: CaseHistory | None) -> CaseChange:
@@ -311,26 +309,10 @@ def _case_change(base: CaseResult | None, head: CaseResult | None, history: Case
     )
 
 
-def _sampled(cases: Iterable[CaseChange]) -> list[CaseChange]:
-    return [c for c in cases if c.base_repeats > 1 and c.head_repeats > 1]
-
-
-def _pooled_p(cases: Iterable[CaseChange]) -> float | None:
-    sampled = _sampled(cases)
-    if not sampled:
-        return None
-    base_pass = sum(c.base_passes for c in sampled)
-    head_pass = sum(c.head_passes for c in sampled)
-    base_fail = sum(c.base_repeats for c in sampled) - base_pass
-    head_fail = sum(c.head_repeats for c in sampled) - head_pass
-    return fisher_exact(base_pass, base_fail, head_pass, head_fail)
-
-
-def _pooled_worse(cases: Iterable[CaseChange]) -> bool:
-    sampled = _sampled(cases)
-    base = _rate(sum(c.base_passes for c in sampled), sum(c.base_repeats for c in sampled))
-    head = _rate(sum(c.head_passes for c in sampled), sum(c.head_repeats for c in sampled))
-    return head < base
+def _sampled(cases: Iterable[CaseChange]) -> list[RunCounts]:
+    """The pass counts of the cases sampled (repeated) in both runs."""
+    return [(c.base_passes, c.base_repeats, c.head_passes, c.head_repeats) for c in cases
+            if c.base_repeats > 1 and c.head_repeats > 1]  # fmt: skip
 
 
 def _side(cases: Sequence[CaseResult]) -> Side:

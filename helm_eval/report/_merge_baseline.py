@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from helm_eval._records import BaselineSummary, CaseResult, RunRecord
-from helm_eval._stats import fisher_exact, mcnemar_exact
+from helm_eval._stats import mcnemar_exact, pooled_p, significantly_worse
 from helm_eval.report._headline import headline
 
 #: every change a case can have against its baseline (``removed`` is counted from the shards' lists)
@@ -65,17 +65,14 @@ def _recomputed(first: BaselineSummary, shards: list[BaselineSummary], cases: li
     blocking = [c.nodeid for c in cases
                 if c.change == "regressed" or (c.change == "added" and c.status in ("failed", "error"))]  # fmt: skip
     mcnemar_p = mcnemar_exact(counts["fixed"], counts["regressed"])
-    sampled = [c for c in cases if c.base_repeats > 1 and c.repeats > 1]
-    sampled_p = None
-    if sampled:
-        base_pass, head_pass = sum(c.base_passes for c in sampled), sum(c.passes for c in sampled)
-        sampled_p = fisher_exact(base_pass, sum(c.base_repeats for c in sampled) - base_pass,
-                                 head_pass, sum(c.repeats for c in sampled) - head_pass)  # fmt: skip
+    sampled = [(c.base_passes, c.base_repeats, c.passes, c.repeats) for c in cases
+               if c.base_repeats > 1 and c.repeats > 1]  # fmt: skip
+    sampled_p = pooled_p(sampled)
     judged = [c for c in cases if c.status != "skipped"]
     head_rate = sum(1 for c in judged if c.status == "passed") / len(judged) if judged else None
     tokens = sum(c.total_tokens for c in cases)
     tokens_change = (tokens - first.base_tokens) / first.base_tokens if first.base_tokens else None
-    significant = _significant(counts, mcnemar_p, sampled, sampled_p, first.alpha)
+    significant = significantly_worse(counts["regressed"], counts["fixed"], mcnemar_p, sampled, sampled_p, first.alpha)
     line = headline(counts["regressed"], counts["fixed"], first.base_pass_rate, head_rate, mcnemar_p,
                     significant=significant, sampled_p=sampled_p, tokens_change=tokens_change)  # fmt: skip
     return BaselineSummary(
@@ -97,24 +94,3 @@ def _recomputed(first: BaselineSummary, shards: list[BaselineSummary], cases: li
         base_tokens=first.base_tokens,
         alpha=first.alpha,
     )
-
-
-def _rate(passes: int, repeats: int) -> float:
-    return passes / repeats if repeats else 0.0
-
-
-def _significant(
-    counts: Counter[str], mcnemar_p: float, sampled: list[CaseResult], sampled_p: float | None, alpha: float
-) -> bool:
-    """As ``Comparison.significant``: the head is worse and a test says so at ``alpha``."""
-    if counts["regressed"] > counts["fixed"] and mcnemar_p < alpha:
-        return True
-    if sampled_p is not None and sampled_p < alpha:
-        base = _rate(sum(c.base_passes for c in sampled), sum(c.base_repeats for c in sampled))
-        if _rate(sum(c.passes for c in sampled), sum(c.repeats for c in sampled)) < base:
-            return True
-    for c in sampled:
-        p = fisher_exact(c.base_passes, c.base_repeats - c.base_passes, c.passes, c.repeats - c.passes)
-        if p < alpha and _rate(c.passes, c.repeats) < _rate(c.base_passes, c.base_repeats):
-            return True
-    return False
