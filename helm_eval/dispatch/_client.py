@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
-
+from helm_eval._http import ConnectionLost, NotConnected, Transport
 from helm_eval._records import Call, Outcome, ToolCall
 from helm_eval._text import clean_text, inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
@@ -148,10 +147,10 @@ def build_payload(call: Call) -> dict[str, Any]:
 
 
 class ChatClient:
-    """Sends chat completions to endpoints over one aiohttp session; lives on the dispatch loop."""
+    """Sends chat completions to endpoints through one transport; lives on the dispatch loop."""
 
-    def __init__(self, session: aiohttp.ClientSession, retries: int, rng: random.Random | None = None) -> None:
-        self._session = session
+    def __init__(self, transport: Transport, retries: int, rng: random.Random | None = None) -> None:
+        self._transport = transport
         self._retries = retries
         self._rng = rng or random.Random()
         self.replaced_chars = 0
@@ -174,7 +173,6 @@ class ChatClient:
         embedding = call.kind == EMBEDDING
         body = json.dumps(embedding_payload(call) if embedding else build_payload(call)).encode()
         url = f"{endpoint.base_url}/embeddings" if embedding else f"{endpoint.base_url}/chat/completions"
-        timeout = aiohttp.ClientTimeout(total=endpoint.timeout)
         last_error = ""
         unsettled = 0
         attempts = 0
@@ -192,7 +190,7 @@ class ChatClient:
                 attempts = attempt
                 started = time.perf_counter()
                 try:
-                    data, replaced = await self._post(url, body, endpoint.headers(), timeout)
+                    data, replaced = await self._post(url, body, endpoint.headers(), endpoint.timeout)
                     latency_ms = (time.perf_counter() - started) * 1000
                     if embedding:
                         try:
@@ -227,10 +225,10 @@ class ChatClient:
                     timed_out = True
                     if isinstance(slots, AdaptiveLimit):
                         slots.overloaded()
-                except aiohttp.ClientConnectorError as exc:  # never connected: the server saw nothing
-                    last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
-                except aiohttp.ClientError as exc:  # connected, then lost: the server may be generating
-                    last_error = f"connection error: {exc}" if str(exc) else f"connection error: {type(exc).__name__}"
+                except NotConnected as exc:  # never connected: the server saw nothing
+                    last_error = f"connection error: {exc}"
+                except ConnectionLost as exc:  # connected, then lost: the server may be generating
+                    last_error = f"connection error: {exc}"
                     unsettled += 1
                 except BaseException:  # cancelled: a probe that never finished must not hold the breaker
                     if breaker is not None:
@@ -256,20 +254,17 @@ class ChatClient:
             unavailable=True,
         )
 
-    async def _post(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout
-    ) -> tuple[Any, int]:
-        async with self._session.post(url, data=body, headers=headers, timeout=timeout) as response:
-            payload = await response.read()
-            if response.status == 200:
-                try:
-                    return decode_json(payload)
-                except ValueError:
-                    raise _Malformed("malformed JSON in response") from None
-            message = _without_key(_error_text(response.status, payload), headers)
-            if response.status in RETRY_STATUSES or response.status >= 500:
-                raise _Retryable(message, parse_retry_after(response.headers.get("Retry-After")), response.status)
-            raise _Fatal(message)
+    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Any, int]:
+        reply = await self._transport.request("POST", url, headers, body, timeout)
+        if reply.status == 200:
+            try:
+                return decode_json(reply.body)
+            except ValueError:
+                raise _Malformed("malformed JSON in response") from None
+        message = _without_key(_error_text(reply.status, reply.body), headers)
+        if reply.status in RETRY_STATUSES or reply.status >= 500:
+            raise _Retryable(message, parse_retry_after(reply.retry_after), reply.status)
+        raise _Fatal(message)
 
 
 def _outcome(data: Any, endpoint: Endpoint, call: Call, latency_ms: float, retries: int) -> tuple[Outcome, int]:
@@ -333,19 +328,18 @@ def _tool_calls(raw: Any) -> tuple[tuple[ToolCall, ...], int]:
     return tuple(calls), replaced
 
 
-async def list_models(session: aiohttp.ClientSession, endpoint: Endpoint, timeout: float = 10.0) -> list[str]:
+async def list_models(transport: Transport, endpoint: Endpoint, timeout: float = 10.0) -> list[str]:
     """Names of the models an endpoint serves (``GET /models``); raises ``ConnectionError`` with a reason."""
     url = f"{endpoint.base_url}/models"
     try:
-        async with session.get(url, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            payload = await resp.read()
-            if resp.status != 200:
-                raise ConnectionError(_without_key(_error_text(resp.status, payload), endpoint.headers()))
-            data, _ = decode_json(payload)
+        reply = await transport.request("GET", url, endpoint.headers(), None, timeout)
+        if reply.status != 200:
+            raise ConnectionError(_without_key(_error_text(reply.status, reply.body), endpoint.headers()))
+        data, _ = decode_json(reply.body)
     except TimeoutError:
         raise ConnectionError(f"no answer within {timeout:g} s") from None
-    except aiohttp.ClientError as exc:
-        raise ConnectionError(str(exc) or type(exc).__name__) from None
+    except (NotConnected, ConnectionLost) as exc:
+        raise ConnectionError(str(exc)) from None
     except ValueError:
         raise ConnectionError("malformed JSON from /models") from None
     models = [m for m in data.get("data", []) if isinstance(m, dict)]
@@ -360,19 +354,19 @@ def _clean(value: Any) -> str:
 SERVER_TOKEN_COUNTERS = ("vllm:prompt_tokens_total", "vllm:generation_tokens_total")
 
 
-async def server_tokens(session: aiohttp.ClientSession, endpoint: Endpoint, timeout: float = 5.0) -> int | None:
+async def server_tokens(transport: Transport, endpoint: Endpoint, timeout: float = 5.0) -> int | None:
     """Prompt plus generation tokens the server has counted since it started; ``None`` when it does not say.
 
     Read from vLLM's Prometheus ``/metrics`` (``vllm:prompt_tokens_total`` + ``vllm:generation_tokens_total``).
     """
     url = f"{endpoint.base_url.removesuffix('/v1')}/metrics"
     try:
-        async with session.get(url, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            if resp.status != 200:
-                return None
-            text = (await resp.read()).decode("utf-8", "replace")
-    except (aiohttp.ClientError, TimeoutError):
+        reply = await transport.request("GET", url, endpoint.headers(), None, timeout)
+    except (ConnectionError, TimeoutError):
         return None
+    if reply.status != 200:
+        return None
+    text = reply.body.decode("utf-8", "replace")
     total, seen = 0.0, False
     for line in text.splitlines():
         name = line.split("{", 1)[0].split(" ", 1)[0]

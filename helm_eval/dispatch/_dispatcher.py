@@ -17,15 +17,13 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
-import os
 import random
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-import aiohttp
-
+from helm_eval._http import Transport, WorkerTransport
 from helm_eval._records import Call, Outcome
 from helm_eval.dispatch._breaker import Breaker
 from helm_eval.dispatch._client import ChatClient, Endpoint, list_models, server_tokens
@@ -53,7 +51,10 @@ def retarget(call: Call, endpoint: Endpoint) -> Call:
 
 
 class Dispatcher:
-    """Owns the event loop thread, the HTTP session, and per endpoint an adaptive limit and a circuit breaker."""
+    """Owns the event loop thread, the HTTP transport, and per endpoint an adaptive limit and a circuit breaker.
+
+    The transport is an HTTP worker process unless one is given; the dispatcher closes it when it closes.
+    """
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class Dispatcher:
         seed: int | None = None,
         on_finished: OnFinished | None = None,
         retarget: Retarget = retarget,
+        transport: Transport | None = None,
     ) -> None:
         self.endpoints = dict(endpoints)
         self.on_finished = on_finished
@@ -71,8 +73,12 @@ class Dispatcher:
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._client: ChatClient | None = None
+        if transport is None:
+            worker = WorkerTransport()
+            worker.spawn()  # it loads its HTTP client on another core while this process goes on
+            transport = worker
+        self._transport: Transport = transport
+        self._client = ChatClient(transport, retries, self._rng)
         self.limits: dict[str, AdaptiveLimit] = {
             name: AdaptiveLimit(ep.max_concurrency, adaptive=ep.adaptive) for name, ep in self.endpoints.items()
         }
@@ -88,7 +94,7 @@ class Dispatcher:
         self.submitted = 0
 
     def start(self) -> None:
-        """Start the loop thread and open the HTTP session (idempotent)."""
+        """Start the loop thread (idempotent)."""
         if self._thread is not None:
             return
         ready = threading.Event()
@@ -103,14 +109,6 @@ class Dispatcher:
         self._thread = threading.Thread(target=run, name="helm-eval-dispatch", daemon=True)
         self._thread.start()
         ready.wait()
-        self._run(self._open())
-
-    async def _open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        # trust_env makes aiohttp look for ~/.netrc on every request (twice): ~1.6 ms each, the dispatch thread's
-        # largest cost at 2,000 calls; it is needed only to honour proxy variables
-        self._session = aiohttp.ClientSession(connector=connector, trust_env=_proxied())
-        self._client = ChatClient(self._session, self._retries, self._rng)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop and wait for it (for start-up and checks, not for calls)."""
@@ -135,7 +133,6 @@ class Dispatcher:
 
     async def _send(self, call: Call) -> Outcome:
         """Send ``call`` to its endpoint, then to each fallback in turn while the one tried cannot answer."""
-        assert self._client is not None
         chain = [call.endpoint, *self.endpoints[call.endpoint].fallback]
         leg, outcome = call, None
         sent: list[float] = []
@@ -186,7 +183,7 @@ class Dispatcher:
         async def poll() -> None:
             misses = 0
             while misses < METRICS_MISSES:
-                reading = await read_queue(self.session, endpoint.base_url, endpoint.headers())
+                reading = await read_queue(self._transport, endpoint.base_url, endpoint.headers())
                 limit.reading(reading)
                 misses = misses + 1 if reading is None else 0
                 await asyncio.sleep(POLL_S if limit.ramp is not None else STEADY_POLL_S)
@@ -203,10 +200,9 @@ class Dispatcher:
         return self._run(coro)
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP session (use only from coroutines running on the dispatch loop)."""
-        assert self._session is not None
-        return self._session
+    def transport(self) -> Transport:
+        """The HTTP transport (use only from coroutines running on the dispatch loop)."""
+        return self._transport
 
     def check_endpoints(self, names: list[str] | None = None) -> dict[str, list[str] | str]:
         """Ask each endpoint for its models: name → model list, or name → reason it could not be reached."""
@@ -214,10 +210,9 @@ class Dispatcher:
             self.start()
 
         async def probe() -> dict[str, list[str] | str]:
-            assert self._session is not None
             wanted = names if names is not None else list(self.endpoints)
             results = await asyncio.gather(
-                *(list_models(self._session, self.endpoints[n]) for n in wanted), return_exceptions=True
+                *(list_models(self._transport, self.endpoints[n]) for n in wanted), return_exceptions=True
             )
             return {n: (str(r) if isinstance(r, BaseException) else r) for n, r in zip(wanted, results, strict=True)}
 
@@ -233,9 +228,8 @@ class Dispatcher:
             self.start()
 
         async def read() -> dict[str, int | None]:
-            assert self._session is not None
             names = list(self.endpoints)
-            counts = await asyncio.gather(*(server_tokens(self._session, self.endpoints[n]) for n in names))
+            counts = await asyncio.gather(*(server_tokens(self._transport, self.endpoints[n]) for n in names))
             return dict(zip(names, counts, strict=True))
 
         return self._run(read())
@@ -247,8 +241,9 @@ class Dispatcher:
         return sum(1 for future in pending if future.cancel())
 
     def close(self) -> None:
-        """Cancel what is still queued, close the session and stop the loop thread."""
+        """Cancel what is still queued, close the transport and stop the loop thread."""
         if self._loop is None or self._thread is None:
+            self._close_unstarted()
             return
         self.cancel_pending()
 
@@ -259,23 +254,19 @@ class Dispatcher:
 
         with contextlib.suppress(Exception):
             self._run(stop_polling())
-        if self._session is not None:
-            with contextlib.suppress(Exception):  # closing must never mask the run's own result
-                self._run(self._session.close())
+        with contextlib.suppress(Exception):  # closing must never mask the run's own result
+            self._run(self._transport.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
         self._loop = None
         self._thread = None
 
+    def _close_unstarted(self) -> None:
+        """Close the transport of a dispatcher whose loop never ran (its worker may be running)."""
+        with contextlib.suppress(Exception):
+            asyncio.run(self._transport.close())
+
 
 def _stamp(times: list[float]) -> None:
     times.append(time.time())
-
-
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-def _proxied() -> bool:
-    """True when a proxy variable is set, so requests must honour the environment."""
-    return any(os.environ.get(name) for name in PROXY_VARIABLES)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-import aiohttp
+from helm_eval._http import Transport
 
 RAMP_START = 16
 """Requests in flight allowed before the first ``/metrics`` reading."""
@@ -181,15 +181,12 @@ def parse_queue(text: str) -> QueueReading | None:
 
 
 async def read_queue(
-    session: aiohttp.ClientSession, base_url: str, headers: dict[str, str], timeout: float = 2.0
+    transport: Transport, base_url: str, headers: dict[str, str], timeout: float = 2.0
 ) -> QueueReading | None:
     """The server's queue from its ``/metrics`` (beside ``/v1``); ``None`` when it exposes none or cannot answer."""
     url = f"{base_url.removesuffix('/v1')}/metrics"
     try:
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            if response.status != 200:
-                return None
-            text = (await response.read()).decode("utf-8", "replace")
-    except (aiohttp.ClientError, TimeoutError):
+        reply = await transport.request("GET", url, headers, None, timeout)
+    except (ConnectionError, TimeoutError):
         return None
-    return parse_queue(text)
+    return parse_queue(reply.body.decode("utf-8", "replace")) if reply.status == 200 else None

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from helm_eval._http import WorkerTransport
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval.checks import EmbedFn, InputBlocked, scan_inputs
 from helm_eval.config import (
@@ -151,6 +152,7 @@ class Pipeline:
         self._endpoints: dict[str, Endpoint] | None = None
         self._planner: Planner | None = None
         self._dispatcher: Dispatcher | None = None
+        self._worker: WorkerTransport | None = None
         self._check_error: HelmEvalError | None = None
         self._checked = False
         self._tickets: dict[str, _Ticket] = {}
@@ -234,6 +236,12 @@ class Pipeline:
             self._recorder = Recorder(self.ledger, self.run_id, self.labels, self.cost, self.responses, self.keys)
         return self._recorder
 
+    def warm_up(self) -> None:
+        """Start the HTTP worker now, so it is ready when the first call or endpoint check needs it."""
+        if self._dispatcher is None and self._worker is None:
+            self._worker = WorkerTransport()
+            self._worker.spawn()
+
     def dispatcher(self) -> Dispatcher:
         """The dispatch loop, started, with every endpoint it will use checked once.
 
@@ -243,8 +251,13 @@ class Pipeline:
         if self._dispatcher is None:
             on_finished = None if self.dry_run else self.recorder.finished
             self._dispatcher = Dispatcher(
-                self.endpoints, retries=self.settings.max_retries, on_finished=on_finished, retarget=self._retarget
+                self.endpoints,
+                retries=self.settings.max_retries,
+                on_finished=on_finished,
+                retarget=self._retarget,
+                transport=self._worker,
             )
+            self._worker = None  # the dispatcher owns it now
             self._dispatcher.start()
         if not self._checked:
             self._checked = True
@@ -454,7 +467,7 @@ class Pipeline:
 
             async def one(call: Call) -> Estimate:
                 async with slots:
-                    return await self.estimator.estimate(dispatcher.session, self.endpoints[call.endpoint], call)
+                    return await self.estimator.estimate(dispatcher.transport, self.endpoints[call.endpoint], call)
 
             return list(await asyncio.gather(*(one(c) for c in calls)))
 
@@ -537,6 +550,9 @@ class Pipeline:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()
             self._dispatcher = None
+        if self._worker is not None:  # warmed up, never used
+            worker, self._worker = self._worker, None
+            asyncio.run(worker.close())
         warnings: list[str] = []
         if self._recorder is not None:
             warnings = self._recorder.close()

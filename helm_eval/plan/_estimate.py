@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, NamedTuple
 
-import aiohttp
-
+from helm_eval._http import Transport
 from helm_eval._records import Call
 from helm_eval.dispatch import Endpoint
 
@@ -44,7 +43,7 @@ class TokenEstimator:
         self._cache: dict[tuple[str, str, str], Estimate] = {}
         self._encoding: Any = None
 
-    async def estimate(self, session: aiohttp.ClientSession, endpoint: Endpoint, call: Call) -> Estimate:
+    async def estimate(self, transport: Transport, endpoint: Endpoint, call: Call) -> Estimate:
         """Exact count from ``/tokenize`` if the endpoint has it, else an offline estimate."""
         key = (endpoint.name, call.model, json.dumps(call.messages, sort_keys=True))
         cached = self._cache.get(key)
@@ -52,26 +51,23 @@ class TokenEstimator:
             return cached
         result: Estimate | None = None
         if endpoint.name not in self._no_tokenize:
-            result = await self._tokenize(session, endpoint, call)
+            result = await self._tokenize(transport, endpoint, call)
         if result is None:
             result = self.offline(call.messages)
         self._cache[key] = result
         return result
 
-    async def _tokenize(self, session: aiohttp.ClientSession, endpoint: Endpoint, call: Call) -> Estimate | None:
+    async def _tokenize(self, transport: Transport, endpoint: Endpoint, call: Call) -> Estimate | None:
         root = endpoint.base_url.removesuffix("/v1")
-        body = {"model": call.model, "messages": list(call.messages), "add_generation_prompt": True}
+        body = json.dumps({"model": call.model, "messages": list(call.messages), "add_generation_prompt": True})
         try:
-            async with session.post(
-                f"{root}/tokenize", json=body, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=30)
-            ) as resp:
-                if resp.status != 200:
-                    if resp.status in (404, 405, 501):
-                        self._no_tokenize.add(endpoint.name)
-                    return None
-                data = await resp.json(content_type=None)
-                return Estimate(int(data["count"]), "tokenize")
-        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError):
+            reply = await transport.request("POST", f"{root}/tokenize", endpoint.headers(), body.encode(), 30.0)
+            if reply.status != 200:
+                if reply.status in (404, 405, 501):
+                    self._no_tokenize.add(endpoint.name)
+                return None
+            return Estimate(int(json.loads(reply.body)["count"]), "tokenize")
+        except (ConnectionError, TimeoutError, ValueError, KeyError, TypeError):
             return None
 
     def offline(self, messages: tuple[dict[str, str], ...] | list[dict[str, str]]) -> Estimate:

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from helm_eval import Call, CaseResult, Outcome, RunRecord, Verdict
+from helm_eval._http import SessionTransport
 from helm_eval._text import clean_text, excerpt, inert, quote
 from helm_eval.dispatch import Endpoint
 from helm_eval.dispatch._client import ChatClient
@@ -93,7 +94,7 @@ def _serve_and_call(body: bytes, status: int) -> tuple[Outcome, int]:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
             async with aiohttp.ClientSession() as session:
-                client = ChatClient(session, retries=0)
+                client = ChatClient(SessionTransport(session), retries=0)
                 endpoint = Endpoint("local", f"http://127.0.0.1:{port}/v1", "m", None, 1, 5.0)
                 call = Call("local", "unused", "m", ({"role": "user", "content": "hi"},), {})
                 outcome = await client.chat(endpoint, call, asyncio.Semaphore(1))
