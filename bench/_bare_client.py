@@ -4,7 +4,8 @@
 
 Sends ``question 0`` .. ``question N-1`` (the prompts of ``_common.write_suite``), at most CONCURRENCY at once,
 and checks every answer is HTTP 200 with a JSON body. Its whole process wall time (interpreter start, aiohttp
-import, the requests) is what a benchmark compares with ``pytest --helm-eval``.
+import, the requests) is what a benchmark compares with ``pytest --helm-eval``. It prints ``span S``: seconds
+from its first request to its last answer.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 
 import aiohttp
 
 
-async def send_all(endpoint: str, n: int, concurrency: int) -> None:
-    """Send the N requests; raise on the first answer that is not HTTP 200."""
+async def send_all(endpoint: str, n: int, concurrency: int) -> float:
+    """Send the N requests; raise on the first answer that is not HTTP 200. Returns the span of the calls."""
     slots = asyncio.Semaphore(concurrency)
     headers = {"Content-Type": "application/json"}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -31,8 +33,10 @@ async def send_all(endpoint: str, n: int, concurrency: int) -> None:
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}: {data}")
 
+        started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - started
 
 
 if __name__ == "__main__":
-    asyncio.run(send_all(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    print(f"span {asyncio.run(send_all(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))):.3f}")

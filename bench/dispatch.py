@@ -7,7 +7,9 @@ only the ratios mean anything. Nothing is enforced; the goals are printed beside
 1. Server-bound. N cases, one assertion each, against the vLLM-API double (its own process) answering after
    L seconds with C requests at once (the rest queue). The ideal is N / C x L (31.25 s for the defaults).
    ``pytest --helm-eval --helm-eval-concurrency 64`` wall / ideal (goal <= 1.05), and the same for a bare
-   aiohttp client sending the same requests as its own process (the floor).
+   aiohttp client sending the same requests as its own process (the floor for any client). The floor for any
+   pytest plugin is printed too: plain pytest's start-up and exit in a directory with no tests, plus the bare
+   client's calls from its first request to its last answer, over the ideal.
 2. Zero latency. The same suite against the double answering at once: ``pytest --helm-eval`` wall with an
    empty response cache (fresh: a first CI run; every case calls the server and the cache is written) and
    again in the same project (cached: every answer read from ``.helm-eval/cache.sqlite``, no call made), each
@@ -109,6 +111,13 @@ def _wall_split(result: Timed, ledger: Path) -> dict[str, float]:
     }
 
 
+def _kept(into: list[Timed], run: Callable[[], Timed]) -> Timed:
+    """Run ``run`` and keep its result in ``into`` as well (for output ``_measure`` does not return)."""
+    result = run()
+    into.append(result)
+    return result
+
+
 def _measure(
     double: Double, run: Callable[[], Timed], calls: int | None, ledger: Path | None = None
 ) -> dict[str, float]:
@@ -149,6 +158,18 @@ def _plain(project: Path, n: int) -> Timed:
 
 def _bare(endpoint: str, n: int, concurrency: int) -> Timed:
     return timed([sys.executable, str(BARE_CLIENT), endpoint, str(n), str(concurrency)], ROOT)
+
+
+def _bare_span(result: Timed) -> float:
+    """Seconds from the bare client's first request to its last answer (it prints them)."""
+    return float(result.proc.stdout.split("span ", 1)[1].split()[0])
+
+
+def _empty_pytest(workdir: Path) -> Timed:
+    """Plain pytest in a directory with no tests: the start-up and exit every pytest run pays."""
+    project = workdir / "empty"
+    project.mkdir(exist_ok=True)
+    return timed([sys.executable, "-m", "pytest", *PYTEST_QUIET, "-p", "no:helm_eval"], project, ok=(5,))
 
 
 def _project(workdir: Path, name: str, n: int) -> Path:
@@ -194,15 +215,20 @@ def server_bound(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     n, ideal = args.cases, args.cases / args.capacity * args.latency
     helm: list[dict[str, float]] = []
     bare: list[dict[str, float]] = []
+    empty: list[float] = []
     with double_server("--capacity", str(args.capacity), "--latency", str(args.latency)) as double:
         for r in range(args.server_repeats):
             project = _project(workdir, f"server-bound-{r}", n)
-            bare.append(_measure(double, partial(_bare, double.url, n, args.concurrency), n))
+            bare_run: list[Timed] = []
+            bare.append(_measure(double, partial(_kept, bare_run, partial(_bare, double.url, n, args.concurrency)), n))
+            bare[-1]["span_s"] = _bare_span(bare_run[0])
+            empty.append(_empty_pytest(workdir).wall)
             ledger = project / "ledger.sqlite"
             run = partial(_helm_eval, project, double.url, n, args.concurrency, ledger)
             helm.append(_measure(double, run, n, ledger))
             for side in (bare[-1], helm[-1]):
                 side["ratio_to_ideal"] = side["wall_s"] / ideal
+            bare[-1]["plugin_floor_ratio"] = (empty[-1] + bare[-1]["span_s"]) / ideal
             print(f"server-bound {r + 1}: helm-eval {helm[-1]['wall_s']:.2f} s, bare {bare[-1]['wall_s']:.2f} s",
                   file=sys.stderr, flush=True)  # fmt: skip
     return {
@@ -216,6 +242,9 @@ def server_bound(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "bare_client_wall_s": _median(bare, "wall_s"),
         "bare_client_ratio_to_ideal": _median(bare, "ratio_to_ideal"),
         "bare_client_cpu_s": _median(bare, "cpu_s"),
+        "bare_client_span_s": _median(bare, "span_s"),
+        "empty_pytest_wall_s": round(float(statistics.median(empty)), 3),
+        "pytest_plugin_floor_ratio": _median(bare, "plugin_floor_ratio"),
         "helm_eval_wall_split_s": _split_medians(helm),
         "runs": {"helm_eval": _rounded(helm), "bare_client": _rounded(bare)},
     }
@@ -287,6 +316,12 @@ def _table(figures: dict[str, Any]) -> str:
                             ("bare aiohttp client (floor)", "bare_client", None)):  # fmt: skip
         wall, ratio, cpu = sb[f"{key}_wall_s"], sb[f"{key}_ratio_to_ideal"], sb[f"{key}_cpu_s"]
         lines.append(_row(name, wall, ratio, f"<= {goal}" if goal else "", cpu))
+    floor = sb["pytest_plugin_floor_ratio"]
+    lines.append(_row("floor for any pytest plugin", floor * sb["ideal_s"], floor))
+    lines.append(
+        f"    (pytest with no tests, start-up and exit: {sb['empty_pytest_wall_s']:.2f} s; "
+        f"the bare client's calls, first request to last answer: {sb['bare_client_span_s']:.2f} s)"
+    )
     lines.append(_split_line(sb["helm_eval_wall_split_s"]))
     lines.append(f"zero latency (median of {figures['repeats']}); baseline: plain pytest, {n:,} trivial tests")
     lines.append(_row("plain pytest", zl["plain_pytest_wall_s"], 1, "", zl["plain_pytest_cpu_s"], 1))
