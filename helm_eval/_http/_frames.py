@@ -36,8 +36,17 @@ class Frame(NamedTuple):
 
 def encode(request_id: int, kind: int, meta: Any = None, body: bytes = b"") -> bytes:
     """One frame's bytes."""
-    meta_bytes = b"" if meta is None else json.dumps(meta, separators=(",", ":")).encode()
-    return HEAD.pack(request_id, kind, len(meta_bytes), len(body)) + meta_bytes + body
+    return frame(request_id, kind, b"" if meta is None else encode_meta(meta), body)
+
+
+def encode_meta(meta: Any) -> bytes:
+    """A frame's JSON part."""
+    return json.dumps(meta, separators=(",", ":")).encode()
+
+
+def frame(request_id: int, kind: int, meta: bytes, body: bytes) -> bytes:
+    """One frame's bytes from its JSON part already encoded."""
+    return HEAD.pack(request_id, kind, len(meta), len(body)) + meta + body
 
 
 class FrameReader:

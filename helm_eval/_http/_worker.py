@@ -23,7 +23,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from helm_eval._http._frames import CANCEL, LOST, NOT_CONNECTED, REPLY, REQUEST, TIMEOUT, FrameReader, encode
+from helm_eval._http._frames import (
+    CANCEL,
+    LOST,
+    NOT_CONNECTED,
+    REPLY,
+    REQUEST,
+    TIMEOUT,
+    FrameReader,
+    encode,
+    encode_meta,
+    frame,
+)
 from helm_eval._http._transport import ConnectionLost, NotConnected, Reply
 
 MAX_RESTARTS = 3
@@ -49,6 +60,7 @@ class WorkerTransport:
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
         self._starts = 0
+        self._metas: dict[tuple[str, str, tuple[tuple[str, str], ...], float], bytes] = {}
 
     def spawn(self) -> None:
         """Start the worker process now (from any thread) unless one runs; its pipes join the loop on first use."""
@@ -106,7 +118,11 @@ class WorkerTransport:
         request_id = next(self._ids)
         future: asyncio.Future[Reply] = loop.create_future()
         self._pending[request_id] = future
-        out.write(encode(request_id, REQUEST, [method, url, dict(headers), timeout], body or b""))
+        key = (method, url, tuple(headers.items()), timeout)
+        meta = self._metas.get(key)
+        if meta is None:  # every call to an endpoint has the same: encode it once
+            meta = self._metas[key] = encode_meta([method, url, dict(headers), timeout])
+        out.write(frame(request_id, REQUEST, meta, body or b""))
         # the worker enforces the timeout; this only covers a worker that stopped answering without exiting
         guard = loop.call_later(timeout + GRACE_S, self._give_up, request_id, timeout)
         try:
@@ -199,8 +215,8 @@ class _Answers(asyncio.Protocol):
         self._proc = proc
 
     def data_received(self, data: bytes) -> None:
-        for frame in self._reader.feed(data):
-            self._owner.answered(frame.id, frame.kind, frame.meta, frame.body)
+        for answer in self._reader.feed(data):
+            self._owner.answered(answer.id, answer.kind, answer.meta, answer.body)
 
     def eof_received(self) -> bool:
         return False
