@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from fixtures.vllm_double import VLLMDouble
 from helm_eval._http import ConnectionLost, NotConnected, Reply, WorkerTransport
 from helm_eval._http._frames import REPLY, REQUEST, Frame, FrameReader, encode
+from helm_eval.pipeline import Pipeline, RunSettings
 from tests.conftest import word_suite
 
 T = TypeVar("T")
@@ -149,3 +151,37 @@ def test_pytest_itself_never_imports_the_http_client(pytester: pytest.Pytester, 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*aiohttp loaded: False*"])
     assert len([r for r in vllm_double.requests if r.path.endswith("/chat/completions")]) == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purpose
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_worker_started_ahead_and_never_used_stops_with_the_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "helm-eval.yaml").write_text("endpoints:\n  local: {url: 'http://127.0.0.1:9/v1'}\n")
+    monkeypatch.chdir(tmp_path)
+    with Pipeline(RunSettings.load(tmp_path)) as pipeline:
+        pipeline.warm_up()
+        worker = pipeline._worker
+        assert worker is not None
+        assert worker._proc is not None
+        pid = worker._proc.pid
+        assert _alive(pid)
+    assert not _alive(pid)
+
+
+def test_the_worker_of_a_run_stops_with_the_run(vllm_double: VLLMDouble, tmp_path: Path) -> None:
+    async def body(worker: WorkerTransport) -> int:
+        await worker.request("GET", f"{vllm_double.base_url}/models", {}, None, 10.0)
+        assert worker._proc is not None
+        return worker._proc.pid
+
+    pid = with_worker(body)
+    assert not _alive(pid)
