@@ -21,10 +21,9 @@ def schema_text(kind: str) -> str:
 
     The same text ships in the package as ``helm_eval/schemas/<kind>.schema.json`` for editors.
     """
-    from helm_eval.config import ProjectConfig, SuiteSpec
+    from helm_eval.config import ProjectConfig, SuiteSpec, json_schema
 
-    model = ProjectConfig if kind == "config" else SuiteSpec
-    schema = model.model_json_schema(by_alias=True)
+    schema = json_schema(ProjectConfig if kind == "config" else SuiteSpec)
     if kind == "suite":
         from helm_eval.checks import REGISTRY
 

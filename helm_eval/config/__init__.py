@@ -13,6 +13,7 @@ from helm_eval._errors import (
     Unavailable,
 )
 from helm_eval.config._budget import SCOPES, BudgetScope, BudgetSpec, Limit, PolicyConfig, Price
+from helm_eval.config._docs import json_schema
 from helm_eval.config._embedding import EmbeddingSpec
 from helm_eval.config._gate import GATE_RULES, GateRule, GateSpec
 from helm_eval.config._judge import JudgeModel, JudgeSpec, RejudgeSpec
@@ -92,6 +93,7 @@ __all__ = [
     "TestSpec",
     "Unavailable",
     "find_config_file",
+    "json_schema",
     "line_of",
     "load_project_config",
     "load_yaml",

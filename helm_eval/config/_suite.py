@@ -1,6 +1,6 @@
 """The suite file format: promptfoo's shape (description, prompts, defaultTest, tests) as pydantic models.
 
-``helm-eval schema`` exports ``SuiteSpec.model_json_schema()`` so editors can autocomplete suites.
+``helm-eval schema`` exports ``json_schema(SuiteSpec)`` so editors can autocomplete suites.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from helm_eval.config._matrix import EvaluateOptionsSpec, MatrixEntry, ProviderS
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Message(_Strict):
