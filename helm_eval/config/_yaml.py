@@ -10,7 +10,6 @@ counted while the file is composed, and a file that would expand past ``MAX_ALIA
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from helm_eval._gc import gc_paused
 from helm_eval.config._errors import SuiteError
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -294,12 +294,9 @@ def load_yaml_text(text: str, name: str) -> Any:
     """Parse YAML text; ``name`` is used in error messages."""
     loader = _BoundedLineLoader(text) if "*" in text else _LineLoader(text)
     loader.name = name
-    # Composing allocates several objects per node, all of which live until the document is built: the cyclic
-    # garbage collector would walk them again and again (most of the loading time of a big suite) to find nothing.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        return loader.get_single_data()
+        with gc_paused():  # composing allocates several objects per node, all alive until the document is built
+            return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -320,8 +317,6 @@ def load_yaml_text(text: str, name: str) -> Any:
     except (ValueError, TypeError, OverflowError) as exc:  # the whole document is one scalar its tag cannot read
         raise SuiteError(name, 1, f"invalid YAML value: {_one_line(exc)}") from None
     finally:
-        if collecting:
-            gc.enable()
         loader.dispose()
 
 

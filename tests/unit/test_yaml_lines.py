@@ -12,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helm_eval._gc import gc_paused
 from helm_eval.config import LineDict, LineList, SuiteError, load_yaml_text
 from helm_eval.config._yaml import _BoundedLineLoader, _LineLoader
 
@@ -140,3 +141,16 @@ def test_loading_leaves_the_garbage_collector_as_it_was(text: str) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_gc_paused_pauses_and_restores() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner pause does not end the outer one
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="boom"), gc_paused():
+        raise ValueError("boom")
+    assert gc.isenabled()
