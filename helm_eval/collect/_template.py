@@ -6,6 +6,8 @@ Nor can it ask for more than ``MAX_RENDER_CHARS`` characters or ``MAX_TEMPLATE_S
 from __future__ import annotations
 
 import dataclasses
+import keyword
+import re
 import time
 from typing import Any
 
@@ -28,6 +30,35 @@ MAX_SUITE_RENDER_SECONDS = 5 * MAX_RENDER_SECONDS
 """Time compiling and rendering may take for one ``Renderer`` (one suite), all templates together."""
 
 
+_TOO_LONG = f"the template renders more than {MAX_RENDER_CHARS:,} characters"
+_PLACEHOLDER = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+_NOT_PLAIN_NAMES = frozenset(keyword.kwlist).union(
+    keyword.softkwlist, ("true", "false", "none", "self", "loop", "super", "caller", "varargs", "kwargs")
+)
+"""Names Jinja reads as a constant, an operator or a special variable rather than as a lookup in the variables."""
+
+
+def _plain_parts(text: str) -> list[str] | None:
+    """``text`` split into literal text and names (alternately) when its only syntax is ``{{ name }}``, else None.
+
+    Such a template renders each name's value in place of its placeholder; ``Renderer`` fills it in directly when
+    every value is a ``str``. Anything else (filters, attributes, ``{%``, ``{#``, whitespace control, a tab or a
+    line break inside the braces, a carriage return Jinja would normalise) is left to Jinja.
+    """
+    if "{%" in text or "{#" in text or "\r" in text:
+        return None
+    parts: list[str] = []
+    start = 0
+    while (opening := text.find("{{", start)) >= 0:
+        match = _PLACEHOLDER.match(text, opening)
+        if match is None or match.group(1) in _NOT_PLAIN_NAMES:
+            return None
+        parts += (text[start:opening], match.group(1))
+        start = match.end()
+    parts.append(text[start:])
+    return parts
+
+
 class TemplateProblem(Exception):
     """A template failed to compile, referenced an undefined variable, or went past a limit."""
 
@@ -42,6 +73,7 @@ class Renderer:
     def __init__(self) -> None:
         self._env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         self._cache: dict[str, Any] = {}
+        self._plain: dict[str, list[str] | None] = {}
         self._steps_left = MAX_SUITE_TEMPLATE_STEPS
         self._seconds_left = MAX_SUITE_RENDER_SECONDS
 
@@ -49,6 +81,14 @@ class Renderer:
         """Fill ``{{var}}`` placeholders; text with no template syntax is returned as is."""
         if "{{" not in text and "{%" not in text:
             return text
+        parts = self._plain.get(text)
+        if parts is None and text not in self._plain and self._seconds_left > 0 and not self._too_many_tags(text):
+            parts = self._plain[text] = _plain_parts(text)
+        if parts is not None and all(type(variables.get(name)) is str for name in parts[1::2]):
+            try:
+                return _fill(parts, variables)
+            except TemplateLimit as exc:
+                raise TemplateProblem(f"template refused: {exc}") from None
         template = self._cache.get(text)
         try:
             if template is None:
@@ -79,9 +119,13 @@ class Renderer:
             return dataclasses.replace(value, value=self.render_value(value.value, variables))
         return value
 
+    @staticmethod
+    def _too_many_tags(text: str) -> bool:
+        return text.count("{{") + text.count("{%") > MAX_TEMPLATE_TAGS
+
     def _compile(self, text: str) -> Any:
-        tags = text.count("{{") + text.count("{%")
-        if tags > MAX_TEMPLATE_TAGS:
+        if self._too_many_tags(text):
+            tags = text.count("{{") + text.count("{%")
             raise TemplateLimit(f"the template has {tags:,} tags; a template may have at most {MAX_TEMPLATE_TAGS:,}")
         if self._seconds_left <= 0:
             raise TemplateLimit(f"the suite's templates take more than {MAX_SUITE_RENDER_SECONDS:g} s in all")
@@ -110,9 +154,37 @@ class Renderer:
             for chunk in template.generate(variables):
                 total += len(chunk)
                 if total > MAX_RENDER_CHARS:
-                    raise TemplateLimit(f"the template renders more than {MAX_RENDER_CHARS:,} characters")
+                    raise TemplateLimit(_TOO_LONG)
                 parts.append(chunk)
             return "".join(parts)
         finally:
             self._steps_left -= self._env.steps
             self._seconds_left -= time.monotonic() - started
+
+
+def _fill(parts: list[str], variables: dict[str, Any]) -> str:
+    """``parts`` (from ``_plain_parts``) rendered, refused at the limits as Jinja in the sandbox would refuse it.
+
+    Jinja yields each literal text and each value in turn: a value over ``MAX_RENDER_CHARS`` is refused as it is
+    printed, and the output as soon as it grows past that many characters.
+    """
+    total = len(parts[0])
+    if total > MAX_RENDER_CHARS:
+        raise TemplateLimit(_TOO_LONG)
+    out = [parts[0]]
+    for index in range(1, len(parts), 2):
+        value: str = variables[parts[index]]
+        if len(value) > MAX_RENDER_CHARS:
+            raise TemplateLimit(
+                f"printing a value would build a value of {len(value):,} characters (a template may build at most "
+                f"{MAX_RENDER_CHARS:,})"
+            )
+        literal = parts[index + 1]
+        total += len(value)
+        if total > MAX_RENDER_CHARS:
+            raise TemplateLimit(_TOO_LONG)
+        total += len(literal)
+        if total > MAX_RENDER_CHARS:
+            raise TemplateLimit(_TOO_LONG)
+        out += (value, literal)
+    return "".join(out)

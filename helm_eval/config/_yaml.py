@@ -20,6 +20,7 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from helm_eval._gc import gc_paused
 from helm_eval.config._errors import SuiteError
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -31,6 +32,11 @@ MAX_ALIAS_NODES = 100_000
 MAX_ALIAS_CHARS = 4_000_000
 """Characters of scalar text that all ``*alias`` references of one file may add once expanded."""
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"
+_MAPPING_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+_SEQUENCE_TAG = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 
 
@@ -133,28 +139,75 @@ def _too_big(limit: str) -> str:
     )
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+class _QuickResolver:
+    """PyYAML's resolver, minus work that gives the same tags: libyaml calls it for every node it composes.
+
+    There are no path resolvers (``add_path_resolver``), so descending and ascending do nothing, and the tag of a
+    plain scalar depends only on its text: each distinct short text is resolved once per file.
+    """
+
+    yaml_path_resolvers: dict[Any, Any]
+    _resolved: dict[str, str]
+
+    def descend_resolver(self, current_node: Node | None, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)  # type: ignore[misc,no-any-return]
+        if not implicit[0]:  # quoted, or tagged with ``!``
+            return _STR_TAG
+        resolved = self._resolved.get(value)
+        if resolved is None:
+            resolved = super().resolve(kind, value, implicit)  # type: ignore[misc]
+            if len(value) <= 64:
+                self._resolved[value] = resolved
+        return resolved
+
+
+class _LineLoader(_QuickResolver, _BaseLoader):  # type: ignore[valid-type,misc]
     """Loads text without aliases (no ``*`` anywhere): nothing can expand, so libyaml composes at full speed."""
 
+    def __init__(self, stream: str) -> None:
+        _BaseLoader.__init__(self, stream)
+        self._resolved = {}
 
-class _BoundedLineLoader(_BoundedComposer, _BaseLoader):  # type: ignore[valid-type,misc]
+
+class _BoundedLineLoader(_QuickResolver, _BoundedComposer, _BaseLoader):  # type: ignore[valid-type,misc]
     """Loads text that may hold aliases, counting their expansion."""
 
     def __init__(self, stream: str) -> None:
         _BaseLoader.__init__(self, stream)
         _BoundedComposer.__init__(self)
+        self._resolved = {}
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
-    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
-    loader.flatten_mapping(node)
+    own = len(node.value)
+    special = False  # ``<<`` merge keys and ``=`` value keys, which flattening rewrites
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            own -= 1
+            special = True
+        elif key_node.tag == _VALUE_TAG:
+            special = True
+    if special:
+        loader.flatten_mapping(node)
     merged = len(node.value) - own  # flattening puts the pairs of ``<<: *x`` first; the mapping's own keys win
     result = LineDict()
     result.line = node.start_mark.line + 1
-    result.key_lines = {}
+    key_lines: dict[Hashable, int] = {}
+    result.key_lines = key_lines
     own_keys: set[Hashable] = set()
     for index, (key_node, value_node) in enumerate(node.value):
-        key = _construct(loader, key_node)
+        key = (
+            key_node.value
+            if key_node.tag == _STR_TAG and type(key_node) is ScalarNode
+            else _construct(loader, key_node)
+        )
         if not isinstance(key, Hashable):
             raise SuiteError(loader.name, key_node.start_mark.line + 1, "mapping key is not a scalar")
         if index >= merged:
@@ -162,26 +215,51 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineD
                 raise SuiteError(
                     loader.name,
                     key_node.start_mark.line + 1,
-                    f"duplicate key {key!r} (first at line {result.key_lines[key]})",
+                    f"duplicate key {key!r} (first at line {key_lines[key]})",
                 )
             own_keys.add(key)
-        result[key] = _construct(loader, value_node)
-        result.key_lines[key] = key_node.start_mark.line + 1
+        if value_node.tag == _STR_TAG and type(value_node) is ScalarNode:
+            result[key] = value_node.value
+        else:
+            result[key] = _construct(loader, value_node)
+        key_lines[key] = key_node.start_mark.line + 1
     return result
 
 
 def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(_construct(loader, child) for child in node.value)
+    result = LineList(
+        child.value if child.tag == _STR_TAG and type(child) is ScalarNode else _construct(loader, child)
+        for child in node.value
+    )
     result.line = node.start_mark.line + 1
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
     return result
 
 
 def _construct(loader: yaml.SafeLoader, node: Node) -> Any:
+    """The value of ``node``, as ``loader.construct_object(node, deep=True)`` gives it, with less work.
+
+    Plain mappings, lists and strings are built here directly; every other tag (ints, bools, nulls, dates, sets,
+    ...) goes through the loader's own constructors. Constructed containers are remembered per node, as
+    ``construct_object`` does, so an alias gives the same object as its anchor.
+    """
+    tag = node.tag
+    if tag == _STR_TAG and type(node) is ScalarNode:
+        return node.value
+    memo = loader.constructed_objects
+    if node in memo:
+        return memo[node]
     try:
-        return loader.construct_object(node, deep=True)
+        if tag == _MAPPING_TAG and type(node) is MappingNode:
+            data: Any = _construct_mapping(loader, node)
+        elif tag == _SEQUENCE_TAG and type(node) is SequenceNode:
+            data = _construct_sequence(loader, node)
+        else:
+            return loader.construct_object(node, deep=True)
     except (ValueError, TypeError, OverflowError) as exc:  # a scalar its tag cannot read: 99999-digit int, bad date
         raise SuiteError(loader.name, node.start_mark.line + 1, f"invalid YAML value: {_one_line(exc)}") from None
+    memo[node] = data
+    return data
 
 
 def _one_line(exc: Exception) -> str:
@@ -217,7 +295,8 @@ def load_yaml_text(text: str, name: str) -> Any:
     loader = _BoundedLineLoader(text) if "*" in text else _LineLoader(text)
     loader.name = name
     try:
-        return loader.get_single_data()
+        with gc_paused():  # composing allocates several objects per node, all alive until the document is built
+            return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

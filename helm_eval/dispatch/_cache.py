@@ -35,6 +35,10 @@ _KEYS_PER_QUERY = 500  # well under SQLite's bound on host parameters in one sta
 _SIDE_FILES = ("-wal",)  # -shm is a transient index of the log, gone when the last connection closes
 
 
+# what json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) builds on each call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def cache_key(call: Call, identity: str | None) -> str:
     """The key of ``call``'s response; ``identity`` is the endpoint's model identity (None: its URL + model)."""
     params = dict(call.params)
@@ -44,14 +48,13 @@ def cache_key(call: Call, identity: str | None) -> str:
         "v": CACHE_VERSION,
         "model": call.model,
         "identity": identity or call.base_url,
-        "messages": list(call.messages),
+        "messages": call.messages,  # a tuple is a JSON array, as a list is
         "params": params,
         "repeat": None if deterministic else call.repeat_index,
     }
     if call.kind == "embedding":  # the same texts embedded, not answered
         canonical["kind"] = call.kind
-    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(canonical).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,13 @@ outcomes (an error in set-up, a failure in the call, a skip for a budget cut).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _pytest.outcomes import Failed  # what pytest.fail raises; the public name is not usable as a base class
 
+from helm_eval._gc import gc_paused
 from helm_eval._records import Case, CaseResult
 from helm_eval.collect import load_suite
 from helm_eval.config import BudgetCut, HelmEvalError, Unavailable
@@ -43,22 +43,22 @@ class CaseInconclusive(CaseCallError):
 class SuiteFile(pytest.File):
     """A YAML suite; a malformed one fails its own collection with file:line and no traceback."""
 
-    def collect(self) -> Iterator[CaseItem]:
-        """Load the suite, yield one item per case, and send their calls ahead when the whole run is known."""
+    def collect(self) -> list[CaseItem]:
+        """Load the suite, make one item per case, and send their calls ahead when the whole run is known."""
         session = self.config.stash[SESSION_KEY]
-        try:
-            matrix = session.settings.matrix()
-            cases = load_suite(
-                self.path, session.settings.display_path(self.path), session.settings.config.options, matrix
-            )
-            session.pipeline.notices.extend(n for n in matrix.notes if n not in session.pipeline.notices)
-            for case in cases:
-                session.pipeline.check_case(case)
-        except HelmEvalError as exc:
-            raise self.CollectError(str(exc)) from None
-        session.send_early(cases, self.session)
-        for case in cases:
-            yield CaseItem.from_parent(self, name=case.id, case=case)
+        with gc_paused():  # cases, calls and items: many objects, all alive for the whole run
+            try:
+                matrix = session.settings.matrix()
+                cases = load_suite(
+                    self.path, session.settings.display_path(self.path), session.settings.config.options, matrix
+                )
+                session.pipeline.notices.extend(n for n in matrix.notes if n not in session.pipeline.notices)
+                for case in cases:
+                    session.pipeline.check_case(case)
+            except HelmEvalError as exc:
+                raise self.CollectError(str(exc)) from None
+            session.send_early(cases, self.session)
+            return [CaseItem.from_parent(self, name=case.id, case=case) for case in cases]
 
 
 class CaseItem(pytest.Item):

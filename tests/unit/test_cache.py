@@ -119,3 +119,52 @@ def test_keys_are_hex_sha256() -> None:
     key = cache_key(call(), None)
     assert len(key) == 64
     assert int(key, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("call_", "identity", "key"),
+    [
+        (
+            Call(
+                "default",
+                "http://127.0.0.1:8000/v1",
+                "m",
+                ({"role": "user", "content": "question 17"},),
+                {"max_tokens": 16},
+            ),
+            None,
+            "1d0451fb8526f264161c537b38956e8a454622e1cb3f65a19dcf3356b9064daa",
+        ),
+        (
+            Call(
+                "default",
+                "http://127.0.0.1:8000/v1",
+                "m",
+                ({"role": "system", "content": "Réponds «oui»"}, {"role": "user", "content": "ok?\n"}),
+                {"temperature": 0, "max_tokens": 8, "stop": ["\n"]},
+            ),
+            "m@/models/v1",
+            "1a350974a0b61b16c106311d63d9671e65ee059bfde7ebcc8faa06a09f7bd335",
+        ),
+        (
+            Call(
+                "default",
+                "http://127.0.0.1:8000/v1",
+                "m",
+                ({"role": "user", "content": "hi"},),
+                {"temperature": 0.7},
+                2,
+            ),
+            None,
+            "1ae2721cfc556398e644ed7b7ace336a0e399ca261ad1d5284e7134858ac6056",
+        ),
+        (
+            Call("emb", "http://127.0.0.1:8000/v1", "e", ({"role": "user", "content": "text"},), {}, kind="embedding"),
+            None,
+            "ede311da4762268f727bbd75195c93c6ed04d26a814e4d1a2b595357c6683997",
+        ),
+    ],
+)
+def test_keys_stay_what_they_were(call_: Call, identity: str | None, key: str) -> None:
+    # a cache CI persisted must keep hitting: a change here needs CACHE_VERSION bumped, not new values pasted in
+    assert cache_key(call_, identity) == key
