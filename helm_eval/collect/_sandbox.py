@@ -26,15 +26,16 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
-MAX_RENDER_CHARS = 1_000_000
-"""Characters one template may render, and the size of any value it builds (characters plus list/dict items)."""
-MAX_TEMPLATE_STEPS = 1_000_000
-"""Steps one rendering may take: a loop iteration or an operator is 1, a filter 2, an attribute 8, a call 16, plus
-one per KiB of string or 16 items of list a call or filter works on (about a second of work at most)."""
-MAX_RENDER_SECONDS = 2.0
-"""Time one rendering may take whatever its steps (a backstop for work the steps do not weigh well)."""
-MAX_INT_BITS = 65_536
-"""Size of an integer a template may compute (``9 ** 9 ** 9`` would take minutes)."""
+from helm_eval.collect._limits import MAX_INT_BITS, MAX_RENDER_CHARS, MAX_RENDER_SECONDS, MAX_TEMPLATE_STEPS
+
+__all__ = [
+    "MAX_INT_BITS",
+    "MAX_RENDER_CHARS",
+    "MAX_RENDER_SECONDS",
+    "MAX_TEMPLATE_STEPS",
+    "BoundedSandbox",
+    "TemplateLimit",
+]
 
 _STEPS_FILTER = "helm_eval_steps"
 _SIZE_FILTER = "helm_eval_size"

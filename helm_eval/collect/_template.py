@@ -1,6 +1,8 @@
 """``{{var}}`` templating in a Jinja2 sandbox: suite text can fill in values but never run code.
 
 Nor can it ask for more than ``MAX_RENDER_CHARS`` characters or ``MAX_TEMPLATE_STEPS`` steps (see ``_sandbox``).
+A template whose only syntax is ``{{ name }}`` with string values is filled in directly, and Jinja is imported
+only when a template needs it (most suites never do).
 """
 
 from __future__ import annotations
@@ -11,16 +13,8 @@ import re
 import time
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
-
 from helm_eval._records import Assertion
-from helm_eval.collect._sandbox import (
-    MAX_RENDER_CHARS,
-    MAX_RENDER_SECONDS,
-    MAX_TEMPLATE_STEPS,
-    BoundedSandbox,
-    TemplateLimit,
-)
+from helm_eval.collect._limits import MAX_RENDER_CHARS, MAX_RENDER_SECONDS, MAX_TEMPLATE_STEPS
 
 MAX_TEMPLATE_TAGS = 1_000
 """``{{ }}`` and ``{% %}`` tags one template may hold (compiling takes about a millisecond each)."""
@@ -71,7 +65,7 @@ class Renderer:
     """
 
     def __init__(self) -> None:
-        self._env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self._env: Any = None  # the Jinja sandbox, made when a template first needs it
         self._cache: dict[str, Any] = {}
         self._plain: dict[str, list[str] | None] = {}
         self._steps_left = MAX_SUITE_TEMPLATE_STEPS
@@ -85,10 +79,11 @@ class Renderer:
         if parts is None and text not in self._plain and self._seconds_left > 0 and not self._too_many_tags(text):
             parts = self._plain[text] = _plain_parts(text)
         if parts is not None and all(type(variables.get(name)) is str for name in parts[1::2]):
-            try:
-                return _fill(parts, variables)
-            except TemplateLimit as exc:
-                raise TemplateProblem(f"template refused: {exc}") from None
+            return _fill(parts, variables)
+        from jinja2 import TemplateError, UndefinedError
+
+        from helm_eval.collect._sandbox import TemplateLimit
+
         template = self._cache.get(text)
         try:
             if template is None:
@@ -124,6 +119,12 @@ class Renderer:
         return text.count("{{") + text.count("{%") > MAX_TEMPLATE_TAGS
 
     def _compile(self, text: str) -> Any:
+        from helm_eval.collect._sandbox import BoundedSandbox, TemplateLimit
+
+        if self._env is None:
+            from jinja2 import StrictUndefined
+
+            self._env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         if self._too_many_tags(text):
             tags = text.count("{{") + text.count("{%")
             raise TemplateLimit(f"the template has {tags:,} tags; a template may have at most {MAX_TEMPLATE_TAGS:,}")
@@ -136,6 +137,8 @@ class Renderer:
             self._seconds_left -= time.monotonic() - started
 
     def _bounded(self, template: Any, variables: dict[str, Any]) -> str:
+        from helm_eval.collect._sandbox import TemplateLimit
+
         suite_steps, suite_seconds = MAX_SUITE_TEMPLATE_STEPS, MAX_SUITE_RENDER_SECONDS
         self._env.begin(
             min(MAX_TEMPLATE_STEPS, self._steps_left),
@@ -170,21 +173,25 @@ def _fill(parts: list[str], variables: dict[str, Any]) -> str:
     """
     total = len(parts[0])
     if total > MAX_RENDER_CHARS:
-        raise TemplateLimit(_TOO_LONG)
+        raise _refused(_TOO_LONG)
     out = [parts[0]]
     for index in range(1, len(parts), 2):
         value: str = variables[parts[index]]
         if len(value) > MAX_RENDER_CHARS:
-            raise TemplateLimit(
+            raise _refused(
                 f"printing a value would build a value of {len(value):,} characters (a template may build at most "
                 f"{MAX_RENDER_CHARS:,})"
             )
         literal = parts[index + 1]
         total += len(value)
         if total > MAX_RENDER_CHARS:
-            raise TemplateLimit(_TOO_LONG)
+            raise _refused(_TOO_LONG)
         total += len(literal)
         if total > MAX_RENDER_CHARS:
-            raise TemplateLimit(_TOO_LONG)
+            raise _refused(_TOO_LONG)
         out += (value, literal)
     return "".join(out)
+
+
+def _refused(reason: str) -> TemplateProblem:
+    return TemplateProblem(f"template refused: {reason}")

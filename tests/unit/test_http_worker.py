@@ -140,16 +140,19 @@ def test_a_frame_the_worker_cannot_serve_is_answered_not_dropped() -> None:
         with_worker(body)
 
 
-def test_pytest_itself_never_imports_the_http_client(pytester: pytest.Pytester, vllm_double: VLLMDouble) -> None:
-    pytester.makefile(".yaml", suite=word_suite("hello"))
+def test_pytest_itself_imports_neither_the_http_client_nor_jinja_for_plain_templates(
+    pytester: pytest.Pytester, vllm_double: VLLMDouble
+) -> None:
+    pytester.makefile(".yaml", suite=word_suite("hello"))  # its prompt is "Say {{word}}"
     pytester.makeconftest(
-        "import sys\n\ndef pytest_sessionfinish(session):\n    print('aiohttp loaded:', 'aiohttp' in sys.modules)\n"
+        "import sys\n\ndef pytest_sessionfinish(session):\n"
+        "    print('loaded:', sorted(m for m in ('aiohttp', 'jinja2') if m in sys.modules))\n"
     )
     result = pytester.runpytest_subprocess(
         "--helm-eval", "--helm-eval-endpoint", vllm_double.base_url, "suite.yaml", "-s", "-p", "no:deepeval"
     )
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*aiohttp loaded: False*"])
+    result.stdout.fnmatch_lines(["*loaded: []*"])
     assert len([r for r in vllm_double.requests if r.path.endswith("/chat/completions")]) == 1
 
 
