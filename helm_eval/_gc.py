@@ -14,8 +14,12 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    """Disable the cyclic collector for the block; re-enable it after only if it was enabled before."""
+def gc_paused(*, freeze: bool = False) -> Iterator[None]:
+    """Disable the cyclic collector for the block; re-enable it after only if it was enabled before.
+
+    ``freeze``: what the block built lives as long as the process, so move it out of the collector's reach
+    (``gc.freeze()``) before enabling it again; otherwise the first collection after the pause walks it all.
+    """
     if not gc.isenabled():
         yield
         return
@@ -23,4 +27,6 @@ def gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         gc.enable()

@@ -46,7 +46,7 @@ class SuiteFile(pytest.File):
     def collect(self) -> list[CaseItem]:
         """Load the suite, make one item per case, and send their calls ahead when the whole run is known."""
         session = self.config.stash[SESSION_KEY]
-        with gc_paused():  # cases, calls and items: many objects, all alive for the whole run
+        with gc_paused(freeze=True):  # cases, calls and items: many objects, all alive for the whole run
             try:
                 matrix = session.settings.matrix()
                 cases = load_suite(
