@@ -60,6 +60,7 @@ class WorkerTransport:
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
         self._starts = 0
+        self._closed = False
         self._metas: dict[tuple[str, str, tuple[tuple[str, str], ...], float], bytes] = {}
 
     def spawn(self) -> None:
@@ -86,6 +87,8 @@ class WorkerTransport:
         if self._connecting is not None:
             return await asyncio.shield(self._connecting)
         if self._proc is None:
+            if self._closed:
+                raise NotConnected("the run closed its HTTP worker")
             if self._starts > MAX_RESTARTS:
                 raise NotConnected(f"the HTTP worker process exited {self._starts} times; not starting it again")
             self.spawn()
@@ -186,7 +189,7 @@ class WorkerTransport:
     async def close(self) -> None:
         """Close the worker's stdin (it finishes and exits), wait for it, fail anything still pending."""
         proc, out = self._proc, self._out
-        self._proc, self._out = None, None
+        self._proc, self._out, self._closed = None, None, True
         if out is not None:
             out.close()  # the pipe closes on a later turn of the loop: wait without blocking it
         elif proc is not None and proc.stdin is not None:

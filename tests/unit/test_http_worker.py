@@ -188,3 +188,16 @@ def test_the_worker_of_a_run_stops_with_the_run(vllm_double: VLLMDouble, tmp_pat
 
     pid = with_worker(body)
     assert not _alive(pid)
+
+
+def test_a_closed_transport_starts_no_new_worker(vllm_double: VLLMDouble) -> None:
+    async def main() -> None:
+        worker = WorkerTransport()
+        worker.spawn()
+        await worker.request("GET", f"{vllm_double.base_url}/models", {}, None, 10.0)
+        await worker.close()
+        with pytest.raises(NotConnected, match="closed"):
+            await worker.request("GET", f"{vllm_double.base_url}/models", {}, None, 10.0)
+        assert worker._proc is None
+
+    asyncio.run(main())
