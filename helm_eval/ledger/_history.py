@@ -92,11 +92,13 @@ def case_history(
     """
     if ledger.version < 2 or runs < 1:
         return {}
-    # each case's newest ``runs`` rows, ranked in the database: a long history is never read whole
     where, params = "branch IS ? AND status != 'skipped'", [branch]
     if exclude_run is not None:
         where += " AND run_id != ?"
         params.append(exclude_run)
+    if nodeids is not None and not ledger.is_postgres:
+        return _histories_of(ledger, branch, where, params, runs, nodeids)
+    # each case's newest ``runs`` rows, ranked in the database: a long history is never sent whole
     cursor = ledger.execute(
         "SELECT nodeid, suite, status FROM (SELECT nodeid, suite, status, ROW_NUMBER() OVER (PARTITION BY nodeid "
         f"ORDER BY ts DESC, run_id DESC) AS newest FROM helm_eval_case_outcomes WHERE {where}) AS ranked "
@@ -112,6 +114,26 @@ def case_history(
         statuses.setdefault(nodeid, []).append(status)
         suites.setdefault(nodeid, suite)
     return {nodeid: CaseHistory(nodeid, branch, tuple(seen), suites.get(nodeid)) for nodeid, seen in statuses.items()}
+
+
+def _histories_of(
+    ledger: Ledger, branch: str | None, where: str, params: list[Any], runs: int, nodeids: Iterable[str]
+) -> dict[str, CaseHistory]:
+    """``case_history`` for the given cases on SQLite: one indexed look-up of at most ``runs`` rows per case.
+
+    Ranking every row of the branch (the query for all cases) reads the whole history, which grows with every
+    run a persistent ledger keeps; these look-ups cost the same however long it grows.
+    """
+    sql = (
+        f"SELECT suite, status FROM helm_eval_case_outcomes WHERE {where} AND nodeid = ? "
+        "ORDER BY ts DESC, run_id DESC LIMIT ?"
+    )
+    histories: dict[str, CaseHistory] = {}
+    for nodeid in dict.fromkeys(nodeids):
+        rows = ledger.execute(sql, (*params, nodeid, runs)).fetchall()
+        if rows:
+            histories[nodeid] = CaseHistory(nodeid, branch, tuple(status for _, status in rows), rows[0][0])
+    return histories
 
 
 def flaky_cases(history: Mapping[str, CaseHistory]) -> list[CaseHistory]:

@@ -377,7 +377,8 @@ class HelmEvalSession:
 
         def of(branch: str | None) -> dict[str, CaseHistory]:
             try:
-                return dict(case_history(ledger, branch, runs=runs, exclude_run=run_id))
+                nodeids = [case.nodeid for case in self.record.cases]
+                return dict(case_history(ledger, branch, runs=runs, exclude_run=run_id, nodeids=nodeids))
             except Exception:  # ledger I/O never aborts a run: no history is only less information
                 return {}
 

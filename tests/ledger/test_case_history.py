@@ -81,6 +81,22 @@ def test_history_is_per_branch_newest_first_within_the_window(ledger_url: str) -
     ledger.close()
 
 
+def test_the_history_of_given_cases_equals_their_part_of_the_whole_history(ledger_url: str) -> None:
+    ledger = Ledger(ledger_url)
+    statuses = ("passed", "failed", "error", "skipped")
+    runs = [{f"case-{c}": statuses[(r * 7 + c * 3) % 4] for c in range(12) if (r + c) % 5} for r in range(15)]
+    _runs(ledger, runs)
+    _runs(ledger, runs[:4], labels={**LABELS, "branch": None})
+    for branch in ("main", None):
+        for window, excluded in ((4, None), (10, "run-main-14"), (1, "run-main-3")):
+            whole = case_history(ledger, branch, runs=window, exclude_run=excluded)
+            wanted = ["case-1", "case-5", "case-11", "case-never-run", "case-1"]
+            given = case_history(ledger, branch, runs=window, exclude_run=excluded, nodeids=wanted)
+            assert given == {n: h for n, h in whole.items() if n in wanted}
+            assert given, (branch, window)
+    ledger.close()
+
+
 SUITE = word_suite("alpha", "bravo", "charlie")
 
 
