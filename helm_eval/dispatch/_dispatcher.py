@@ -73,6 +73,7 @@ class Dispatcher:
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._owns_transport = transport is None
         if transport is None:
             worker = WorkerTransport()
             worker.spawn()  # it loads its HTTP client on another core while this process goes on
@@ -261,11 +262,19 @@ class Dispatcher:
         self._loop.close()
         self._loop = None
         self._thread = None
+        self._renew_transport()
 
     def _close_unstarted(self) -> None:
         """Close the transport of a dispatcher whose loop never ran (its worker may be running)."""
         with contextlib.suppress(Exception):
             asyncio.run(self._transport.close())
+        self._renew_transport()
+
+    def _renew_transport(self) -> None:
+        """A closed dispatcher is like a new one: its own worker starts again on the next request."""
+        if self._owns_transport:
+            self._transport = WorkerTransport()
+            self._client = ChatClient(self._transport, self._retries, self._rng)
 
 
 def _stamp(times: list[float]) -> None:
