@@ -212,3 +212,11 @@ def test_a_closed_transport_starts_no_new_worker(vllm_double: VLLMDouble) -> Non
         assert worker._proc is None
 
     asyncio.run(main())
+
+
+def test_a_failure_text_never_carries_the_request_key() -> None:
+    from helm_eval._http.__main__ import scrubbed
+
+    headers = {"Authorization": "Bearer sk-live-0123456789"}
+    assert scrubbed("bad header value sk-live-0123456789 here", headers) == "bad header value [redacted: 18 chars] here"
+    assert scrubbed("refused", headers) == "refused"
