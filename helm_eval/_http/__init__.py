@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from helm_eval._http._transport import ConnectionLost, NotConnected, Reply, Transport, proxied
+from helm_eval._http._transport import ConnectionLost, NotConnected, Reply, Transport, proxied, without_key
 from helm_eval._http._worker import WorkerTransport
 
 if TYPE_CHECKING:
     from helm_eval._http._session import SessionTransport
 
-__all__ = ["ConnectionLost", "NotConnected", "Reply", "SessionTransport", "Transport", "WorkerTransport", "proxied"]
+__all__ = [
+    "ConnectionLost",
+    "NotConnected",
+    "Reply",
+    "SessionTransport",
+    "Transport",
+    "WorkerTransport",
+    "proxied",
+    "without_key",
+]
 
 
 def __getattr__(name: str) -> Any:

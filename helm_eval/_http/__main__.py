@@ -26,13 +26,7 @@ from helm_eval._http._frames import (
     encode,
 )
 from helm_eval._http._session import SessionTransport
-from helm_eval._http._transport import ConnectionLost, NotConnected
-
-
-def scrubbed(message: str, headers: dict[str, str]) -> str:
-    """A failure's text with the request's API key taken out: it becomes an outcome's error, shown in reports."""
-    key = headers.get("Authorization", "").removeprefix("Bearer ")
-    return message.replace(key, f"[redacted: {len(key)} chars]") if len(key) >= 8 else message
+from helm_eval._http._transport import ConnectionLost, NotConnected, without_key
 
 
 class _Requests(asyncio.Protocol):
@@ -79,13 +73,13 @@ class _Requests(asyncio.Protocol):
         except TimeoutError:
             answer = encode(frame.id, TIMEOUT, "")
         except NotConnected as exc:
-            answer = encode(frame.id, NOT_CONNECTED, scrubbed(str(exc), headers))
+            answer = encode(frame.id, NOT_CONNECTED, without_key(str(exc), headers))
         except ConnectionLost as exc:
-            answer = encode(frame.id, LOST, scrubbed(str(exc), headers))
+            answer = encode(frame.id, LOST, without_key(str(exc), headers))
         except asyncio.CancelledError:
             return  # the parent gave up on it and expects no answer
         except Exception as exc:  # a bug here must answer the request, not leave the parent waiting
-            answer = encode(frame.id, LOST, scrubbed(f"{type(exc).__name__}: {exc}", headers))
+            answer = encode(frame.id, LOST, without_key(f"{type(exc).__name__}: {exc}", headers))
         if not self._out.is_closing():
             self._out.write(answer)
 

@@ -49,6 +49,12 @@ class Transport(Protocol):
         ...
 
 
+def without_key(message: str, headers: Mapping[str, str]) -> str:
+    """``message`` with the request's own API key taken out (servers and libraries echo headers back)."""
+    key = headers.get("Authorization", "").removeprefix("Bearer ")
+    return message.replace(key, f"[redacted: {len(key)} chars]") if len(key) >= 8 else message
+
+
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 

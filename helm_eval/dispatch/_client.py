@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from helm_eval._http import ConnectionLost, NotConnected, Transport
+from helm_eval._http import ConnectionLost, NotConnected, Transport, without_key
 from helm_eval._records import Call, Outcome, ToolCall
 from helm_eval._text import clean_text, inert
 from helm_eval.config import RESERVED_REQUEST_FIELDS
@@ -127,12 +127,6 @@ def _error_text(status: int, body: bytes) -> str:
         detail = body[:200].decode("utf-8", "replace")
     # the body is the server's text, shown in reports and terminals: escape control characters
     return f"HTTP {status}" + (f": {inert(clean_text(detail[:300])[0])}" if detail else "")
-
-
-def _without_key(message: str, headers: dict[str, str]) -> str:
-    """A server's error text with the request's own API key taken out (servers echo headers back)."""
-    key = headers.get("Authorization", "").removeprefix("Bearer ")
-    return message.replace(key, f"[redacted: {len(key)} chars]") if len(key) >= 8 else message
 
 
 def build_payload(call: Call) -> dict[str, Any]:
@@ -261,7 +255,7 @@ class ChatClient:
                 return decode_json(reply.body)
             except ValueError:
                 raise _Malformed("malformed JSON in response") from None
-        message = _without_key(_error_text(reply.status, reply.body), headers)
+        message = without_key(_error_text(reply.status, reply.body), headers)
         if reply.status in RETRY_STATUSES or reply.status >= 500:
             raise _Retryable(message, parse_retry_after(reply.retry_after), reply.status)
         raise _Fatal(message)
@@ -334,7 +328,7 @@ async def list_models(transport: Transport, endpoint: Endpoint, timeout: float =
     try:
         reply = await transport.request("GET", url, endpoint.headers(), None, timeout)
         if reply.status != 200:
-            raise ConnectionError(_without_key(_error_text(reply.status, reply.body), endpoint.headers()))
+            raise ConnectionError(without_key(_error_text(reply.status, reply.body), endpoint.headers()))
         data, _ = decode_json(reply.body)
     except TimeoutError:
         raise ConnectionError(f"no answer within {timeout:g} s") from None

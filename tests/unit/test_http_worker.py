@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixtures.vllm_double import VLLMDouble
-from helm_eval._http import ConnectionLost, NotConnected, Reply, WorkerTransport
+from helm_eval._http import ConnectionLost, NotConnected, Reply, WorkerTransport, without_key
 from helm_eval._http._frames import REPLY, REQUEST, Frame, FrameReader, encode
 from helm_eval.pipeline import Pipeline, RunSettings
 from tests.conftest import word_suite
@@ -215,8 +215,7 @@ def test_a_closed_transport_starts_no_new_worker(vllm_double: VLLMDouble) -> Non
 
 
 def test_a_failure_text_never_carries_the_request_key() -> None:
-    from helm_eval._http.__main__ import scrubbed
-
     headers = {"Authorization": "Bearer sk-live-0123456789"}
-    assert scrubbed("bad header value sk-live-0123456789 here", headers) == "bad header value [redacted: 18 chars] here"
-    assert scrubbed("refused", headers) == "refused"
+    shown = without_key("bad header value sk-live-0123456789 here", headers)
+    assert shown == "bad header value [redacted: 18 chars] here"
+    assert without_key("refused", headers) == "refused"
