@@ -93,6 +93,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
         self.submitted = 0
+        self._probed: concurrent.futures.Future[dict[str, list[str] | str]] | None = None
+        self._counted: concurrent.futures.Future[dict[str, int | None]] | None = None
 
     def start(self) -> None:
         """Start the loop thread (idempotent)."""
@@ -205,19 +207,33 @@ class Dispatcher:
         """The HTTP transport (use only from coroutines running on the dispatch loop)."""
         return self._transport
 
+    def probe_ahead(self, *, tokens: bool) -> None:
+        """Ask every endpoint for its models (and, with ``tokens``, its server's token counters) without waiting.
+
+        The answers are kept for the first ``check_endpoints()`` and ``server_tokens()``, so a caller that starts
+        the probe early (while suites are still loading) does not wait a round trip before its first call.
+        """
+        self.start()
+        assert self._loop is not None
+        if self._probed is None:
+            self._probed = asyncio.run_coroutine_threadsafe(self._models(list(self.endpoints)), self._loop)
+        if tokens and self._counted is None:
+            self._counted = asyncio.run_coroutine_threadsafe(self._tokens(), self._loop)
+
     def check_endpoints(self, names: list[str] | None = None) -> dict[str, list[str] | str]:
         """Ask each endpoint for its models: name → model list, or name → reason it could not be reached."""
+        if names is None and self._probed is not None:
+            probed, self._probed = self._probed, None
+            return probed.result()
         if self._loop is None:
             self.start()
+        return self._run(self._models(names if names is not None else list(self.endpoints)))
 
-        async def probe() -> dict[str, list[str] | str]:
-            wanted = names if names is not None else list(self.endpoints)
-            results = await asyncio.gather(
-                *(list_models(self._transport, self.endpoints[n]) for n in wanted), return_exceptions=True
-            )
-            return {n: (str(r) if isinstance(r, BaseException) else r) for n, r in zip(wanted, results, strict=True)}
-
-        return self._run(probe())
+    async def _models(self, names: list[str]) -> dict[str, list[str] | str]:
+        results = await asyncio.gather(
+            *(list_models(self._transport, self.endpoints[n]) for n in names), return_exceptions=True
+        )
+        return {n: (str(r) if isinstance(r, BaseException) else r) for n, r in zip(names, results, strict=True)}
 
     def dead(self) -> dict[str, Breaker]:
         """The endpoints whose breaker opened, with their breakers (reason, calls refused)."""
@@ -225,15 +241,17 @@ class Dispatcher:
 
     def server_tokens(self) -> dict[str, int | None]:
         """Tokens each endpoint's server has counted (vLLM's ``/metrics``), ``None`` where it does not say."""
+        if self._counted is not None:
+            counted, self._counted = self._counted, None
+            return counted.result()
         if self._loop is None:
             self.start()
+        return self._run(self._tokens())
 
-        async def read() -> dict[str, int | None]:
-            names = list(self.endpoints)
-            counts = await asyncio.gather(*(server_tokens(self._transport, self.endpoints[n]) for n in names))
-            return dict(zip(names, counts, strict=True))
-
-        return self._run(read())
+    async def _tokens(self) -> dict[str, int | None]:
+        names = list(self.endpoints)
+        counts = await asyncio.gather(*(server_tokens(self._transport, self.endpoints[n]) for n in names))
+        return dict(zip(names, counts, strict=True))
 
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""

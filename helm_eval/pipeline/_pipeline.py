@@ -29,7 +29,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from helm_eval._http import WorkerTransport
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval.checks import EmbedFn, InputBlocked, scan_inputs
 from helm_eval.config import (
@@ -69,6 +68,10 @@ from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._stopping import first_round
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
 from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
+
+_FIRST_CHUNK = 16
+_LARGEST_CHUNK = 512
+"""Cases planned and sent at once without a budget: a first small chunk gets calls out early, then doubling."""
 
 
 @dataclass(slots=True)
@@ -152,7 +155,6 @@ class Pipeline:
         self._endpoints: dict[str, Endpoint] | None = None
         self._planner: Planner | None = None
         self._dispatcher: Dispatcher | None = None
-        self._worker: WorkerTransport | None = None
         self._check_error: HelmEvalError | None = None
         self._checked = False
         self._tickets: dict[str, _Ticket] = {}
@@ -236,11 +238,27 @@ class Pipeline:
             self._recorder = Recorder(self.ledger, self.run_id, self.labels, self.cost, self.responses, self.keys)
         return self._recorder
 
-    def warm_up(self) -> None:
-        """Start the HTTP worker now, so it is ready when the first call or endpoint check needs it."""
-        if self._dispatcher is None and self._worker is None:
-            self._worker = WorkerTransport()
-            self._worker.spawn()
+    def warm_up(self, *, probe: bool = True) -> None:
+        """Start the dispatch loop and its HTTP worker now, so they are ready when the first call needs them.
+
+        With ``probe`` the endpoints are asked for their models (and servers for their token counters) ahead
+        too; the answers are checked, as ever, when the first call is planned. Not for a server that is still
+        starting.
+        """
+        if self._dispatcher is not None:
+            return
+        try:
+            endpoints = self.endpoints
+        except HelmEvalError:
+            return  # raised again, where it always was, when the endpoints are first needed
+        self._dispatcher = self._new_dispatcher(endpoints)
+        if probe:
+            self._dispatcher.probe_ahead(tokens=self._reclaim)
+
+    def _new_dispatcher(self, endpoints: dict[str, Endpoint]) -> Dispatcher:
+        dispatcher = Dispatcher(endpoints, retries=self.settings.max_retries, retarget=self._retarget)
+        dispatcher.start()
+        return dispatcher
 
     def dispatcher(self) -> Dispatcher:
         """The dispatch loop, started, with every endpoint it will use checked once.
@@ -249,16 +267,9 @@ class Pipeline:
         call; an endpoint with no model set takes the one model it serves.
         """
         if self._dispatcher is None:
-            on_finished = None if self.dry_run else self.recorder.finished
-            self._dispatcher = Dispatcher(
-                self.endpoints,
-                retries=self.settings.max_retries,
-                on_finished=on_finished,
-                retarget=self._retarget,
-                transport=self._worker,
-            )
-            self._worker = None  # the dispatcher owns it now
-            self._dispatcher.start()
+            self._dispatcher = self._new_dispatcher(self.endpoints)
+        if self._dispatcher.on_finished is None and not self.dry_run:
+            self._dispatcher.on_finished = self.recorder.finished
         if not self._checked:
             self._checked = True
             try:
@@ -318,15 +329,30 @@ class Pipeline:
             raise EndpointError(self.redactor.scrub("; ".join(problems)))
 
     def submit(self, cases: Sequence[Case]) -> None:
-        """Plan, admit (highest priority first) and send the calls of ``cases`` not submitted yet."""
+        """Plan, admit (highest priority first) and send the calls of ``cases`` not submitted yet.
+
+        Under a budget the whole batch is admitted in one decision (one ledger transaction, priority order).
+        Without one there is nothing to decide for the batch as a whole, so it is planned and sent in growing
+        chunks, highest priority first: the first calls leave while the rest of a large suite is still planned.
+        """
+        waiting = [case for case in cases if case_key(case) not in self._tickets]
+        if not waiting:
+            return
+        if self.budget is not None:
+            self._submit_batch(waiting)
+            return
+        waiting.sort(key=lambda case: -case.priority)  # stable: file order among equals
+        start, size = 0, _FIRST_CHUNK
+        while start < len(waiting):
+            self._submit_batch(waiting[start : start + size])
+            start, size = start + size, min(size * 2, _LARGEST_CHUNK)
+
+    def _submit_batch(self, cases: Sequence[Case]) -> None:
         fresh: list[Case] = []
         for case in cases:
-            key = case_key(case)
-            if key in self._tickets:
-                continue
             findings = scan_inputs(case)
             if findings:
-                self._tickets[key] = _Ticket(blocked=InputBlocked(findings))
+                self._tickets[case_key(case)] = _Ticket(blocked=InputBlocked(findings))
             else:
                 fresh.append(case)
         if not fresh:
@@ -550,9 +576,6 @@ class Pipeline:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()
             self._dispatcher = None
-        if self._worker is not None:  # warmed up, never used
-            worker, self._worker = self._worker, None
-            asyncio.run(worker.close())
         warnings: list[str] = []
         if self._recorder is not None:
             warnings = self._recorder.close()

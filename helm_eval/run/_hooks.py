@@ -80,7 +80,8 @@ class HelmEvalSession:
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None
         self._send_early = not self.is_worker and _selection_known_while_collecting(config, self.pipeline)
         if settings.suite_paths and not config.option.collectonly:
-            self.pipeline.warm_up()  # the HTTP worker loads on another core while suites are collected
+            # the HTTP worker loads on another core, and the endpoints answer, while suites are collected
+            self.pipeline.warm_up(probe=self._server is None)  # a server being started is asked once it is up
         self._stdout = sys.stdout  # what pytest's terminal writer writes to (capturing is off while configuring)
         self.progress: ProgressLine | None = None
         # results decided by this process's reports, kept as objects until logged (workers send theirs as JSON)

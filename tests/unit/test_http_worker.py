@@ -182,9 +182,10 @@ def test_a_worker_started_ahead_and_never_used_stops_with_the_pipeline(
     (tmp_path / "helm-eval.yaml").write_text("endpoints:\n  local: {url: 'http://127.0.0.1:9/v1'}\n")
     monkeypatch.chdir(tmp_path)
     with Pipeline(RunSettings.load(tmp_path)) as pipeline:
-        pipeline.warm_up()
-        worker = pipeline._worker
-        assert worker is not None
+        pipeline.warm_up()  # the endpoint is down: the probe fails, nothing is raised before a call is planned
+        assert pipeline._dispatcher is not None
+        worker = pipeline._dispatcher.transport
+        assert isinstance(worker, WorkerTransport)
         assert worker._proc is not None
         pid = worker._proc.pid
         assert _alive(pid)
