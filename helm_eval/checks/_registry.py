@@ -158,34 +158,29 @@ def run_check(
     check = REGISTRY.get(assertion.type)
     if check is None:
         return Verdict(assertion.label, "error", f"unknown assertion type {assertion.label!r}")
-    with _watching_ctrl_c(check.ours) as pressed:
-        try:
-            found = check.fn(
-                CheckInput(
-                    output,
-                    assertion.value,
-                    assertion.threshold,
-                    outcome,
-                    vars or {},
-                    messages,
-                    judge,
-                    options or {},
-                    cost_usd,
-                    embed,
-                )
-            )
-        except CheckError as exc:
-            return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)
-        except Exception as exc:  # a check's own bug or bad runtime data must not abort the run
-            return Verdict(assertion.label, "error", f"{type(exc).__name__}: {exc}", threshold=assertion.threshold)
-        except GeneratorExit:
+    value, threshold = assertion.value, assertion.threshold
+    given = CheckInput(output, value, threshold, outcome, vars or {}, messages, judge, options or {}, cost_usd, embed)
+    if check.ours:  # raises no KeyboardInterrupt of its own: any is the keyboard's, no handler swap needed
+        return _applied(check, assertion, given, lambda: True)
+    with _watching_ctrl_c() as pressed:
+        return _applied(check, assertion, given, pressed)
+
+
+def _applied(check: CheckType, assertion: Assertion, given: CheckInput, pressed: Callable[[], bool]) -> Verdict:
+    try:
+        found = check.fn(given)
+    except CheckError as exc:
+        return Verdict(assertion.label, "error", str(exc), threshold=assertion.threshold)
+    except Exception as exc:  # a check's own bug or bad runtime data must not abort the run
+        return Verdict(assertion.label, "error", f"{type(exc).__name__}: {exc}", threshold=assertion.threshold)
+    except GeneratorExit:
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the check's own code
+        if isinstance(exc, KeyboardInterrupt) and pressed():
             raise
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the check's own code
-            if isinstance(exc, KeyboardInterrupt) and pressed():
-                raise
-            text = " ".join(str(exc).split())
-            reason = f"{assertion.type} raised {type(exc).__name__}" + (f": {excerpt(text)}" if text else "")
-            return Verdict(assertion.label, "error", reason, threshold=assertion.threshold)
+        text = " ".join(str(exc).split())
+        reason = f"{assertion.type} raised {type(exc).__name__}" + (f": {excerpt(text)}" if text else "")
+        return Verdict(assertion.label, "error", reason, threshold=assertion.threshold)
     passed = found.passed != assertion.negate
     return Verdict(
         assertion.label,
@@ -197,16 +192,13 @@ def run_check(
 
 
 @contextmanager
-def _watching_ctrl_c(ours: bool = False) -> Iterator[Callable[[], bool]]:
+def _watching_ctrl_c() -> Iterator[Callable[[], bool]]:
     """Tell a real Ctrl-C (SIGINT) from a ``KeyboardInterrupt`` raised by code: yields "was SIGINT received?".
 
     Python's SIGINT handler, when installed, is wrapped to note the signal before it raises. Off the main thread,
     or with SIGINT ignored, no ``KeyboardInterrupt`` can come from the keyboard. Our own checks raise none
-    themselves (``ours``): any is the keyboard's, and swapping the handler twice per check is not paid for them.
+    themselves, so ``run_check`` does not pay for swapping the handler twice per check for them.
     """
-    if ours:
-        yield lambda: True
-        return
     received = False
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or not callable(previous):

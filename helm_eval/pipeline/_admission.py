@@ -47,27 +47,30 @@ class Admission:
         estimating = (self.budget is not None or dry_run) and bool(calls)
         estimates = self.estimate(calls) if estimating else []
         by_call: dict[int, Estimate] = dict(zip(map(id, calls), estimates, strict=False))
-        unkeyed: list[tuple[Call, Endpoint]] = []
+        keyed: list[Call] = []
         for case, case_calls in planned:
             owner = self.owner(case)
             for call in case_calls:
                 estimate = by_call.get(id(call))
-                params = call.params
-                if self.budget is not None and params.get("max_tokens") is None:
-                    params = {**params, "max_tokens": DEFAULT_MAX_TOKENS}  # a budget needs a bound on completions
-                prepared_call = dataclasses.replace(
-                    call,
-                    params=params,
-                    estimated_prompt_tokens=estimate.tokens if estimate else None,
-                    owner=owner,
-                    suite=case.suite_file,
+                sent = call
+                if self.budget is not None and call.params.get("max_tokens") is None:
+                    # a budget needs a bound on completions (and the key must be that of the call as sent)
+                    sent = dataclasses.replace(call, params={**call.params, "max_tokens": DEFAULT_MAX_TOKENS})
+                keyed.append(
+                    dataclasses.replace(
+                        sent,
+                        estimated_prompt_tokens=estimate.tokens if estimate else None,
+                        owner=owner,
+                        suite=case.suite_file,
+                        cache_key=self.responses.key(sent, self.endpoint_of(call)),
+                    )
                 )
-                unkeyed.append((prepared_call, self.endpoint_of(call)))
-        keyed = iter(self.responses.keyed_all(unkeyed))  # one cache look-up for the batch
+        self.responses.look_up(keyed)  # one cache look-up for the batch
+        ready_calls = iter(keyed)
         prepared: list[list[Call]] = []
         needs: list[CaseNeed] = []
         for case, case_calls in planned:
-            ready = [next(keyed) for _ in case_calls]
+            ready = [next(ready_calls) for _ in case_calls]
             prepared.append(ready)
             if self.keep_estimates:
                 self.estimated.extend(

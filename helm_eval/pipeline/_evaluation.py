@@ -353,7 +353,7 @@ class Evaluation:
         result.messages = [{"role": str(m.get("role", "")), "content": excerpt(scrub(str(m.get("content", ""))),
                             OUTPUT_EXCERPT)} for m in case.messages[-PROMPT_MESSAGES:]]  # fmt: skip
         shown = verdict.runs[verdict.shown] if verdict.runs else []
-        result.verdicts = [dataclasses.replace(v, reason=scrub(v.reason)) for v in shown]
+        result.verdicts = [v if (r := scrub(v.reason)) == v.reason else dataclasses.replace(v, reason=r) for v in shown]
         undecided = verdict.inconclusive(case)
         decision = verdict.decision(case)
         if verdict.cut is not None:

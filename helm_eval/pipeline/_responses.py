@@ -47,20 +47,24 @@ class Responses:
         """True unless the cache is off."""
         return self.cache is not None
 
-    def keyed_all(self, calls: Sequence[tuple[Call, Endpoint]]) -> list[Call]:
-        """Each call with its cache key, the stored answers of all of them looked up at once (hits remembered)."""
-        keyed = [self.rekeyed(call, endpoint) for call, endpoint in calls]
+    def key(self, call: Call, endpoint: Endpoint) -> str | None:
+        """The key of ``call``'s answer from the model ``endpoint`` serves; ``None`` with the cache off."""
+        if self.cache is None:
+            return None
+        self._weigh(endpoint, call.model)
+        return cache_key(call, endpoint.identity(call.model))
+
+    def look_up(self, calls: Sequence[Call]) -> None:
+        """Find the stored answers of keyed ``calls`` at once; ``hit`` then answers them without sending."""
         if self.cache is not None and self.reads:
-            wanted = [key for c in keyed if (key := c.cache_key) is not None and key not in self._hits]
+            wanted = [key for c in calls if (key := c.cache_key) is not None and key not in self._hits]
             self._hits.update(self.cache.get_many(wanted))
-        return keyed
 
     def rekeyed(self, call: Call, endpoint: Endpoint) -> Call:
         """``call`` with the key of the model ``endpoint`` serves (e.g. a fallback's); nothing is looked up."""
         if self.cache is None:
             return call
-        self._weigh(endpoint, call.model)
-        return dataclasses.replace(call, cache_key=cache_key(call, endpoint.identity(call.model)))
+        return dataclasses.replace(call, cache_key=self.key(call, endpoint))
 
     def hit(self, call: Call) -> Outcome | None:
         """The answer to ``call`` that needs no sending, or ``None``: send it.
