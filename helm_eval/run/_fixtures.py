@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from helm_eval._records import Call, Case, Outcome
+from helm_eval._records import Call, Case, CaseResult, Outcome
+from helm_eval._text import excerpt
 from helm_eval.checks import InputBlocked, scan_texts, unknown_allowances
 from helm_eval.collect import MAX_CASE_CHARS
 from helm_eval.config import BudgetCut, HelmEvalError, Options
-from helm_eval.pipeline import Pipeline
+from helm_eval.pipeline import OUTPUT_EXCERPT, Pipeline
 from helm_eval.run._keys import PYTHON_CALLS_KEY, SESSION_KEY
 
 
@@ -105,6 +106,23 @@ def _marker_metadata(item: pytest.Item) -> dict[str, Any]:
     """``@pytest.mark.helm_eval(owner="team-x", priority=5)`` on a test: attribution and priority."""
     marker = item.get_closest_marker("helm_eval")
     return dict(marker.kwargs) if marker is not None else {}
+
+
+def python_result(item: pytest.Item, outcomes: list[Outcome], pipeline: Pipeline) -> CaseResult:
+    """The run-record entry of a Python test that used the ``helm_model`` fixture (output scrubbed, cost added)."""
+    path, line, _ = item.location
+    entry = CaseResult.from_outcomes(
+        item.nodeid,
+        path,
+        None if line is None else line + 1,
+        outcomes,
+        kind="python",
+        repeats=len(outcomes),
+        output=excerpt(outcomes[-1].text, OUTPUT_EXCERPT),
+    )
+    entry.output = pipeline.redactor.scrub(entry.output)
+    entry.cost_usd = pipeline.recorder.case_cost(outcomes)
+    return entry
 
 
 def make_helm_model(request: pytest.FixtureRequest) -> HelmModel:
