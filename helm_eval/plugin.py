@@ -201,16 +201,21 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the run object when ``--helm-eval`` is on; make suite files reachable from testpaths."""
     if not config.getoption("helm_eval"):
         return
-    from helm_eval._deepeval import unregister_pytest_plugin
-    from helm_eval.config import HelmEvalError
+    from helm_eval._gc import gc_paused
 
-    unregister_pytest_plugin(config.pluginmanager)  # loaded before helm-eval's plugin could block it
-    from helm_eval.run import SESSION_KEY, HelmEvalSession, settings_from_pytest
+    # importing the run's modules and building its objects allocates much that lives as long as the process: the
+    # collector would walk pytest's heap again and again for nothing (0.75-0.95x the time of the imports)
+    with gc_paused(freeze=True):
+        from helm_eval._deepeval import unregister_pytest_plugin
+        from helm_eval.config import HelmEvalError
 
-    try:
-        session = HelmEvalSession(config, settings_from_pytest(config))
-    except HelmEvalError as exc:
-        raise pytest.UsageError(f"helm-eval: {exc}") from None
+        unregister_pytest_plugin(config.pluginmanager)  # loaded before helm-eval's plugin could block it
+        from helm_eval.run import SESSION_KEY, HelmEvalSession, settings_from_pytest
+
+        try:
+            session = HelmEvalSession(config, settings_from_pytest(config))
+        except HelmEvalError as exc:
+            raise pytest.UsageError(f"helm-eval: {exc}") from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "helm-eval-session")
     _add_suite_roots(config, session.settings.suite_paths)
