@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from helm_eval._http import Transport
     from helm_eval.run import HelmModel, SuiteFile
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+_EARLY_WORKER: pytest.StashKey[Transport] = pytest.StashKey()
+"""The HTTP worker started as pytest starts, until the session's pipeline takes it."""
 
 
 def _number(flag: str, kind: type[int] | type[float], minimum: float, unit: str, *, above: bool = False) -> Any:
@@ -197,10 +200,34 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
 
 
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """With ``--helm-eval``, start the HTTP worker now, as pytest starts.
+
+    It loads its HTTP client on the other core while pytest loads conftests and helm-eval its modules, and
+    answers the first request without a wait.
+
+    Not for ``--collect-only`` (nothing is sent) nor with ``-n`` (pytest-xdist's controller sends nothing; a
+    worker whose options say ``-n`` too starts its own when its session is built).
+    """
+    known = early_config.known_args_namespace
+    if not getattr(known, "helm_eval", False) or getattr(known, "collectonly", False):
+        return
+    if getattr(known, "numprocesses", None):
+        return
+    from helm_eval._http import WorkerTransport
+
+    worker = WorkerTransport()
+    worker.spawn()
+    early_config.stash[_EARLY_WORKER] = worker
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the run object when ``--helm-eval`` is on; make suite files reachable from testpaths."""
     if not config.getoption("helm_eval"):
         return
+    worker = config.stash.get(_EARLY_WORKER, None)
+    if worker is not None:
+        del config.stash[_EARLY_WORKER]
     from helm_eval._gc import gc_paused
 
     # importing the run's modules and building its objects allocates much that lives as long as the process: the
@@ -213,12 +240,30 @@ def pytest_configure(config: pytest.Config) -> None:
         from helm_eval.run import SESSION_KEY, HelmEvalSession, settings_from_pytest
 
         try:
-            session = HelmEvalSession(config, settings_from_pytest(config))
-        except HelmEvalError as exc:
-            raise pytest.UsageError(f"helm-eval: {exc}") from None
+            session = HelmEvalSession(config, settings_from_pytest(config), transport=worker)
+        except BaseException as exc:
+            if worker is not None:
+                _close(worker)
+            if isinstance(exc, HelmEvalError):
+                raise pytest.UsageError(f"helm-eval: {exc}") from None
+            raise
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "helm-eval-session")
     _add_suite_roots(config, session.settings.suite_paths)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the early HTTP worker if no session took it (pytest stopped before configuring helm-eval)."""
+    worker = config.stash.get(_EARLY_WORKER, None)
+    if worker is not None:
+        del config.stash[_EARLY_WORKER]
+        _close(worker)
+
+
+def _close(worker: Transport) -> None:
+    import asyncio
+
+    asyncio.run(worker.close())
 
 
 def _add_suite_roots(config: pytest.Config, suites: set[Path]) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from helm_eval._http import Transport
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval.checks import EmbedFn, InputBlocked, scan_inputs
 from helm_eval.config import (
@@ -107,13 +108,22 @@ class Pipeline:
     """One run's pipeline: endpoints, budget, cache, dispatch loop and ledger, shared by every call of the run."""
 
     def __init__(
-        self, settings: RunSettings, *, run_id: str | None = None, reclaim: bool = True, dry_run: bool = False
+        self,
+        settings: RunSettings,
+        *,
+        run_id: str | None = None,
+        reclaim: bool = True,
+        dry_run: bool = False,
+        transport: Transport | None = None,
     ) -> None:
         """Read the policy, bind the budget and open the ledger; raises ``HelmEvalError`` on bad input.
 
         ``run_id`` joins an existing run (pytest-xdist workers share the controller's); ``reclaim`` settles the
-        reservations of runs that died; ``dry_run`` sends nothing and records nothing.
+        reservations of runs that died; ``dry_run`` sends nothing and records nothing. ``transport``: an HTTP
+        worker started earlier (the pytest plugin starts one as pytest starts), for the dispatch loop to use;
+        the pipeline closes it.
         """
+        self._transport = transport
         self.settings = settings
         self.dry_run = dry_run
         self.run_id = run_id or uuid.uuid4().hex[:16]
@@ -256,7 +266,10 @@ class Pipeline:
             self._dispatcher.probe_ahead(tokens=self._reclaim)
 
     def _new_dispatcher(self, endpoints: dict[str, Endpoint]) -> Dispatcher:
-        dispatcher = Dispatcher(endpoints, retries=self.settings.max_retries, retarget=self._retarget)
+        transport, self._transport = self._transport, None  # used once: a closed worker is not reopened
+        dispatcher = Dispatcher(
+            endpoints, retries=self.settings.max_retries, retarget=self._retarget, transport=transport
+        )
         dispatcher.start()
         return dispatcher
 
@@ -576,6 +589,9 @@ class Pipeline:
             self._dead.update(self._dispatcher.dead())
             self._dispatcher.close()
             self._dispatcher = None
+        if self._transport is not None:  # started ahead, never used
+            transport, self._transport = self._transport, None
+            asyncio.run(transport.close())
         warnings: list[str] = []
         if self._recorder is not None:
             warnings = self._recorder.close()

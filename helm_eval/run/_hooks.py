@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from helm_eval._fs import ensure_writable
+from helm_eval._http import Transport
 from helm_eval._records import Case, CaseResult, RunRecord
 from helm_eval.config import HelmEvalError
 from helm_eval.pipeline import Pipeline, RunSettings
@@ -36,7 +37,8 @@ from helm_eval.run._server import ServedModel
 class HelmEvalSession:
     """One pytest session of helm-eval: the pipeline, the vLLM server it started, and the run record."""
 
-    def __init__(self, config: pytest.Config, settings: RunSettings) -> None:
+    def __init__(self, config: pytest.Config, settings: RunSettings, transport: Transport | None = None) -> None:
+        """``transport``: the HTTP worker the plugin started as pytest started, if it did (the pipeline owns it)."""
         self.config = config
         self.settings = settings
         self.record = RunRecord(started_at=time.time())
@@ -51,7 +53,7 @@ class HelmEvalSession:
         if settings.html_path is not None and not self.is_worker:
             ensure_writable(settings.html_path, "the HTML report", "pass --helm-eval-html PATH (or html:) elsewhere")
         gate = session_gate(config, settings)
-        self.pipeline = Pipeline(settings, run_id=run_id, reclaim=not self.is_worker)
+        self.pipeline = Pipeline(settings, run_id=run_id, reclaim=not self.is_worker, transport=transport)
         self.end = SessionEnd(config, settings, self.pipeline, self.record, gate)
         self.feed = CaseFeed(config, self.pipeline, worker=self.is_worker)
         self._previous_sigterm = _stop_on_sigterm() if not self.is_worker else None

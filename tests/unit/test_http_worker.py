@@ -220,3 +220,40 @@ def test_a_failure_text_never_carries_the_request_key() -> None:
     shown = without_key("bad header value sk-live-0123456789 here", headers)
     assert shown == "bad header value [redacted: 18 chars] here"
     assert without_key("refused", headers) == "refused"
+
+
+_CHILD_WORKERS = """
+import os
+import pytest
+
+def _workers():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                args = cmdline.read().split(b"\\0")
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"helm_eval._http" in args:
+            found.append(pid)
+    return found
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    print("workers before helm-eval's session:", len(_workers()))
+"""
+
+
+@pytest.mark.parametrize(("flags", "started"), [((), 1), (("--collect-only",), 0)], ids=["run", "collect-only"])
+def test_the_http_worker_starts_as_pytest_starts_unless_nothing_will_be_sent(
+    pytester: pytest.Pytester, vllm_double: VLLMDouble, flags: tuple[str, ...], started: int
+) -> None:
+    pytester.makefile(".yaml", suite=word_suite("hello"))
+    pytester.makeconftest(_CHILD_WORKERS)
+    result = pytester.runpytest_subprocess(
+        "--helm-eval", "--helm-eval-endpoint", vllm_double.base_url, "suite.yaml", "-s", "-p", "no:deepeval", *flags
+    )
+    result.stdout.fnmatch_lines([f"*workers before helm-eval's session: {started}*"])
+    assert result.ret == 0
