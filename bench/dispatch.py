@@ -15,7 +15,10 @@ only the ratios mean anything. Nothing is enforced; the goals are printed beside
    again in the same project (cached: every answer read from ``.helm-eval/cache.sqlite``, no call made), each
    divided by the wall of plain pytest running N trivial parametrized tests in the same venv with the same
    ``-p no:...`` flags plus ``-p no:helm_eval`` (helm-eval's import at pytest start is part of its cost, not
-   of the baseline's). Goals: fresh <= 1.5, cached <= 1.2. The bare client's wall is printed too.
+   of the baseline's). Goals: fresh <= 1.5, cached <= 1.2. The bare client's wall is printed too. Plain pytest
+   runs before and after each helm-eval run, and each helm-eval run is divided by the mean of the two around it:
+   on a shared machine the speed drifts within seconds, and one plain run far from the run it is compared with
+   moved the ratio by 0.1-0.3.
 
 Python's bytecode cache is on for every process, as on a user's machine: ``PYTHONDONTWRITEBYTECODE`` is
 dropped and one small untimed run of each command warms the cache first. (Where it is set and no cache was
@@ -257,18 +260,25 @@ def zero_latency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for r in range(args.repeats):
             plain = _plain_project(workdir, f"plain-{r}", n)
             project = _project(workdir, f"zero-latency-{r}", n)  # new project: an empty response cache
-            runs["plain"].append(_measure(double, partial(_plain, plain, n), 0))
+            # plain pytest runs before and after each helm-eval run: a machine's speed drifts within seconds, and
+            # each helm-eval run is divided by the mean of the two plain runs around it
+            brackets = [_measure(double, partial(_plain, plain, n), 0)]
             for side, calls in (("fresh", n), ("cached", 0)):
                 ledger = project / f"ledger-{side}.sqlite"  # one per run: its calls only
                 run = partial(_helm_eval, project, double.url, n, args.concurrency, ledger)
                 runs[side].append(_measure(double, run, calls, ledger))
+                brackets.append(_measure(double, partial(_plain, plain, n), 0))
             runs["bare"].append(_measure(double, partial(_bare, double.url, n, args.concurrency), n))
-            base = runs["plain"][-1]
-            for side in ("fresh", "cached", "bare"):
-                runs[side][-1]["ratio_to_plain"] = runs[side][-1]["wall_s"] / base["wall_s"]
-                runs[side][-1]["cpu_ratio_to_plain"] = runs[side][-1]["cpu_s"] / base["cpu_s"]
-            walls = ", ".join(f"{side} {runs[side][-1]['wall_s']:.2f} s" for side in runs)
-            print(f"zero latency {r + 1}: {walls}", file=sys.stderr, flush=True)
+            runs["plain"].extend(brackets)
+            for side, (before, after) in (("fresh", brackets[0:2]), ("cached", brackets[1:3]), ("bare", brackets[1:3])):
+                for key in ("wall_s", "cpu_s"):
+                    base = (before[key] + after[key]) / 2
+                    runs[side][-1][("ratio_to_plain" if key == "wall_s" else "cpu_ratio_to_plain")] = (
+                        runs[side][-1][key] / base
+                    )
+            walls = ", ".join(f"{side} {runs[side][-1]['wall_s']:.2f} s" for side in ("fresh", "cached", "bare"))
+            plains = "/".join(f"{b['wall_s']:.2f}" for b in brackets)
+            print(f"zero latency {r + 1}: plain {plains} s, {walls}", file=sys.stderr, flush=True)
     figures: dict[str, Any] = {
         "plain_pytest_wall_s": _median(runs["plain"], "wall_s"),
         "plain_pytest_cpu_s": _median(runs["plain"], "cpu_s"),

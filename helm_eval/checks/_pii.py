@@ -41,6 +41,8 @@ _URL_USER_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s/@:]*:)?$")
 
 
 def _emails(text: str) -> Iterator[Finding]:
+    if "@" not in text:
+        return
     for match in _EMAIL.finditer(text):
         if match.group(1).lower() in _FILE_SUFFIXES or ".." in match.group(0):
             continue

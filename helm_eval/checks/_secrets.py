@@ -16,6 +16,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from helm_eval.checks._findings import (
@@ -32,38 +33,86 @@ from helm_eval.checks._registry import CheckInput, CheckOutput, register
 
 FAMILY = "secrets"
 
-# kind → pattern; group 1 (when present) is the secret, else the whole match
-_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
+
+@dataclass(frozen=True, slots=True)
+class _Gated:
+    """A pattern with the literals one of which every match contains: a text holding none of them is not scanned.
+
+    Most texts a run scans (prompts, outputs) hold no credential; one substring test per literal is far cheaper
+    than a regular-expression scan per pattern. ``folded``: the literals are looked for in the case-folded text
+    (the pattern ignores case there).
+    """
+
+    pattern: re.Pattern[str]
+    needles: tuple[str, ...]
+    folded: bool = False
+
+    def finditer(self, text: str, folded: str) -> Iterator[re.Match[str]]:
+        hay = folded if self.folded else text
+        return self.pattern.finditer(text) if any(n in hay for n in self.needles) else iter(())
+
+
+def _gated(pattern: str, *needles: str, folded: bool = False) -> _Gated:
+    return _Gated(re.compile(pattern), needles, folded)
+
+
+# kind → patterns; group 1 (when present) is the secret, else the whole match
+_PATTERNS: dict[str, tuple[_Gated, ...]] = {
     "aws-access-key-id": (
-        re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    ),
-    "aws-secret-access-key": (
-        re.compile(
-            r"(?i)aws.{0,20}?(?:secret|sk).{0,20}?[\"']?\s*(?::|=|=>)\s*[\"']?"
-            r"(?-i:([A-Za-z0-9/+]{40}))(?![A-Za-z0-9/+=])"
+        _gated(
+            r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])",
+            "AKIA",
+            "ASIA",
+            "ABIA",
+            "ACCA",
+            "A3T",
         ),
     ),
-    "gcp-api-key": (re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])"),),
-    "gcp-service-account": (re.compile(r"\"private_key_id\"\s*:\s*\"([0-9a-f]{40})\""),),
+    "aws-secret-access-key": (
+        _gated(
+            r"(?i)aws.{0,20}?(?:secret|sk).{0,20}?[\"']?\s*(?::|=|=>)\s*[\"']?"
+            r"(?-i:([A-Za-z0-9/+]{40}))(?![A-Za-z0-9/+=])",
+            "aws",
+            folded=True,
+        ),
+    ),
+    "gcp-api-key": (_gated(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])", "AIza"),),
+    "gcp-service-account": (_gated(r"\"private_key_id\"\s*:\s*\"([0-9a-f]{40})\"", '"private_key_id"'),),
     "azure-storage-key": (
-        re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey)\s*=\s*(?-i:([A-Za-z0-9+/]{40,}={0,2}))"),
-        re.compile(r"[?&]sv=\d{4}-\d\d-\d\d&\S*?\bsig=([A-Za-z0-9%+/]{30,}(?:%3D|=){0,2})"),
+        _gated(
+            r"(?i)\b(?:AccountKey|SharedAccessKey)\s*=\s*(?-i:([A-Za-z0-9+/]{40,}={0,2}))",
+            "accountkey",
+            "sharedaccesskey",
+            folded=True,
+        ),
+        _gated(r"[?&]sv=\d{4}-\d\d-\d\d&\S*?\bsig=([A-Za-z0-9%+/]{30,}(?:%3D|=){0,2})", "sv="),
     ),
     "github-token": (
-        re.compile(r"(?<![\w-])gh[pousr]_[A-Za-z0-9]{36}(?![\w-])"),
-        re.compile(r"(?<![\w-])github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![\w-])"),
+        _gated(r"(?<![\w-])gh[pousr]_[A-Za-z0-9]{36}(?![\w-])", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        _gated(r"(?<![\w-])github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![\w-])", "github_pat_"),
     ),
     "gitlab-token": (
-        re.compile(r"(?<![\w-])gl(?:pat|dt|rt|ptt|ft|soat)-[0-9A-Za-z_-]{20,}(?:\.[0-9a-z]{2}\.[0-9a-z]{9})?"),
+        _gated(
+            r"(?<![\w-])gl(?:pat|dt|rt|ptt|ft|soat)-[0-9A-Za-z_-]{20,}(?:\.[0-9a-z]{2}\.[0-9a-z]{9})?",
+            "glpat-",
+            "gldt-",
+            "glrt-",
+            "glptt-",
+            "glft-",
+            "glsoat-",
+        ),
     ),
     "slack-token": (
-        re.compile(r"(?<![\w-])xox[abposr]-(?:[0-9]{8,}-){1,3}[A-Za-z0-9]{8,}(?:-[A-Za-z0-9]+)?"),
-        re.compile(r"(?<![\w-])xapp-\d-[A-Z0-9]{8,}-[0-9]{8,}-[A-Za-z0-9]{32,}"),  # app-level tokens
-        re.compile(r"https://hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}"),
+        _gated(r"(?<![\w-])xox[abposr]-(?:[0-9]{8,}-){1,3}[A-Za-z0-9]{8,}(?:-[A-Za-z0-9]+)?", "xox"),
+        _gated(r"(?<![\w-])xapp-\d-[A-Z0-9]{8,}-[0-9]{8,}-[A-Za-z0-9]{32,}", "xapp-"),  # app-level tokens
+        _gated(
+            r"https://hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}",
+            "https://hooks.slack.com/",
+        ),
     ),
-    "anthropic-api-key": (re.compile(r"(?<![\w-])sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}(?![\w-])"),),
-    "openai-api-key": (re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?(?!ant-)[A-Za-z0-9_-]{32,}(?![\w-])"),),
-    "stripe-key": (re.compile(r"(?<![\w-])[rs]k_(?:live|test)_[0-9A-Za-z]{20,}(?![\w-])"),),
+    "anthropic-api-key": (_gated(r"(?<![\w-])sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}(?![\w-])", "sk-ant-"),),
+    "openai-api-key": (_gated(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?(?!ant-)[A-Za-z0-9_-]{32,}(?![\w-])", "sk-"),),
+    "stripe-key": (_gated(r"(?<![\w-])[rs]k_(?:live|test)_[0-9A-Za-z]{20,}(?![\w-])", "k_live_", "k_test_"),),
 }
 
 _PEM = re.compile(
@@ -84,6 +133,8 @@ _LABEL = re.compile(
     r"bearer[_-]?token|token|password|passwd|pwd|private[_-]?key|credentials?)"
     r"[\"']?\s*(?::=|=>|:|=)\s*(?P<quote>[\"']?)(?P<value>[^\s\"'`,;)\]}]+)"
 )
+_LABEL_WORDS = ("key", "secret", "token", "passw", "pwd", "credential")
+"""One of these is in every label ``_LABEL`` matches (the cheap test before its scan)."""
 _CANDIDATE = re.compile(r"(?<![A-Za-z0-9_+/=.-])[A-Za-z0-9_+/-]{20,}={0,2}(?![A-Za-z0-9_+/=-]|\.[A-Za-z0-9])")
 _DIGEST = re.compile(r"(?i)sha(?:1|224|256|384|512)-")  # subresource-integrity digests are public
 # what a token right after these is: a digest (go.sum ``h1:``, ``sha256:``, an IPFS content id) or an identifier
@@ -156,11 +207,23 @@ def _wordy(text: str) -> bool:
 # -- detectors ------------------------------------------------------------------------------------------------
 
 
+def _needles(folded: bool) -> re.Pattern[str]:
+    """Any literal of any provider pattern (of those matched case-folded, or of the others)."""
+    words = {n for gates in _PATTERNS.values() for gate in gates if gate.folded == folded for n in gate.needles}
+    return re.compile("|".join(re.escape(word) for word in sorted(words)))
+
+
+_ANY_NEEDLE, _ANY_FOLDED_NEEDLE = _needles(folded=False), _needles(folded=True)
+
+
 def _provider_tokens(text: str) -> Iterator[Finding]:
+    folded = text.casefold()  # what a case-ignoring pattern matches, as `re` folds it (K, ſ, ...)
+    if _ANY_NEEDLE.search(text) is None and _ANY_FOLDED_NEEDLE.search(folded) is None:
+        return  # most texts: not one provider's prefix
     for kind, patterns in _PATTERNS.items():
-        for pattern in patterns:
-            for match in pattern.finditer(text):
-                group = 1 if pattern.groups else 0
+        for gated in patterns:
+            for match in gated.finditer(text, folded):
+                group = 1 if gated.pattern.groups else 0
                 value = match.group(group)
                 if is_placeholder(value):
                     continue
@@ -170,6 +233,8 @@ def _provider_tokens(text: str) -> Iterator[Finding]:
 
 
 def _private_keys(text: str) -> Iterator[Finding]:
+    if "PRIVATE KEY" not in text:
+        return
     for match in _PEM.finditer(text):
         end_marker = _PEM_END.search(text, match.end())
         end = end_marker.end() if end_marker is not None else match.end()
@@ -184,6 +249,8 @@ def _b64json(part: str) -> Any:
 
 
 def _jwts(text: str) -> Iterator[Finding]:
+    if "eyJ" not in text:
+        return
     for match in _JWT.finditer(text):
         header, payload, _ = match.group(0).split(".")
         decoded = _b64json(header)
@@ -192,15 +259,23 @@ def _jwts(text: str) -> Iterator[Finding]:
 
 
 def _connection_strings(text: str) -> Iterator[Finding]:
-    for match in _URL_PASSWORD.finditer(text):
-        if not is_placeholder(match.group(1)):
-            yield Finding(FAMILY, "connection-string", match.start(), match.end(), match.group(0))
+    if "://" in text and "@" in text:
+        for match in _URL_PASSWORD.finditer(text):
+            if not is_placeholder(match.group(1)):
+                yield Finding(FAMILY, "connection-string", match.start(), match.end(), match.group(0))
+    if "=" not in text or not any(label in text.casefold() for label in ("password", "pwd")):
+        return
     for match in _KV_PASSWORD.finditer(text):
         if _KV_CONTEXT.search(text, max(0, match.start() - 200), match.start()) and not is_placeholder(match.group(1)):
             yield Finding(FAMILY, "connection-string", match.start(1), match.end(1), match.group(1))
 
 
 def _labelled(text: str) -> Iterator[Finding]:
+    if ":" not in text and "=" not in text:
+        return
+    folded = text.casefold()
+    if not any(word in folded for word in _LABEL_WORDS):
+        return
     for match in _LABEL.finditer(text):
         value, label = match.group("value"), match.group("label").lower()
         if is_placeholder(value) or value.endswith(":") or value.startswith(("http:", "https:")):
