@@ -3,7 +3,7 @@
 from helm_eval.dispatch._breaker import DEAD_AFTER, Breaker
 from helm_eval.dispatch._cache import CACHE_VERSION, CacheStats, Pruned, ResponseCache, cache_key
 from helm_eval.dispatch._client import Endpoint, build_payload, list_models, parse_retry_after
-from helm_eval.dispatch._dispatcher import Dispatcher, retarget
+from helm_eval.dispatch._dispatcher import Dispatcher, OnFinished, retarget
 from helm_eval.dispatch._embeddings import EMBEDDING
 from helm_eval.dispatch._limit import AdaptiveLimit, QueueReading, parse_queue
 
@@ -16,6 +16,7 @@ __all__ = [
     "CacheStats",
     "Dispatcher",
     "Endpoint",
+    "OnFinished",
     "Pruned",
     "QueueReading",
     "ResponseCache",

@@ -32,15 +32,8 @@ from types import TracebackType
 from helm_eval._http import Transport
 from helm_eval._records import Call, Case, CaseResult, Outcome, RunRecord
 from helm_eval.checks import EmbedFn, InputBlocked, scan_inputs
-from helm_eval.config import (
-    ENV_API_KEY,
-    BudgetCut,
-    EndpointError,
-    HelmEvalError,
-    ProjectConfig,
-    SuiteError,
-)
-from helm_eval.dispatch import Breaker, Dispatcher, Endpoint, retarget
+from helm_eval.config import ENV_API_KEY, BudgetCut, ProjectConfig, SuiteError
+from helm_eval.dispatch import Dispatcher, Endpoint
 from helm_eval.ledger import ENV_POLICY as _ENV_POLICY
 from helm_eval.ledger import (
     Budget,
@@ -57,10 +50,10 @@ from helm_eval.ledger import (
     trusted_ledger,
 )
 from helm_eval.pipeline._admission import Admission
+from helm_eval.pipeline._connection import Connection
 from helm_eval.pipeline._conversation import converse
 from helm_eval.pipeline._embedder import Embedder
 from helm_eval.pipeline._evaluation import Evaluation, Gathered, case_key
-from helm_eval.pipeline._failover import fallback_calls, tolerable_outages
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
 from helm_eval.pipeline._responses import Responses, cache_path
@@ -68,7 +61,7 @@ from helm_eval.pipeline._sampling import Sampler, Sampling
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._stopping import first_round
 from helm_eval.pipeline._verdict import CaseJudge, CaseVerdict, judge_case
-from helm_eval.plan import Estimate, Planner, TokenEstimator, resolve_endpoints
+from helm_eval.plan import Estimate, Planner, TokenEstimator
 
 _FIRST_CHUNK = 16
 _LARGEST_CHUNK = 512
@@ -123,7 +116,6 @@ class Pipeline:
         worker started earlier (the pytest plugin starts one as pytest starts), for the dispatch loop to use;
         the pipeline closes it.
         """
-        self._transport = transport
         self.settings = settings
         self.dry_run = dry_run
         self.run_id = run_id or uuid.uuid4().hex[:16]
@@ -161,17 +153,16 @@ class Pipeline:
         self.estimator = TokenEstimator()
         self.offline = False
         """Estimate with tiktoken only, never asking an endpoint (``helm-eval plan --offline``)."""
+        self.connection = Connection(
+            settings, self.responses, self.redactor, skip_unavailable=self.skip_unavailable,
+            settle=(self.ledger, self.run_id) if self._reclaim else None, transport=transport,
+        )  # fmt: skip
+        """The endpoints and the dispatch loop (``helm_eval.pipeline._connection``)."""
         self._recorder: Recorder | None = None
-        self._endpoints: dict[str, Endpoint] | None = None
-        self._planner: Planner | None = None
-        self._dispatcher: Dispatcher | None = None
-        self._check_error: HelmEvalError | None = None
-        self._checked = False
         self._tickets: dict[str, _Ticket] = {}
-        self._dead: dict[str, Breaker] = {}
         self.admission = Admission(
-            self.budget, self.cost, self.responses, self._estimate, self.owner, self._endpoint_of,
-            fallbacks=self._fallback_calls,
+            self.budget, self.cost, self.responses, self._estimate, self.owner, self.connection.endpoint_of,
+            fallbacks=self.connection.fallback_calls,
         )  # fmt: skip
         self._admitting = threading.Lock()
         """Held while admitting and sending: judges run ahead admit from a worker thread."""
@@ -191,21 +182,16 @@ class Pipeline:
     @property
     def endpoints(self) -> dict[str, Endpoint]:
         """Resolved endpoints (config file, then environment, then command line)."""
-        if self._endpoints is None:
-            self._endpoints, default = resolve_endpoints(self.settings.config, self.settings.overrides)
-            self._planner = Planner(self._endpoints, default)
-        return self._endpoints
+        return self.connection.endpoints
 
     @property
     def planner(self) -> Planner:
         """The planner routing cases to endpoints."""
-        _ = self.endpoints
-        assert self._planner is not None
-        return self._planner
+        return self.connection.planner
 
     def use_endpoints(self, endpoints: dict[str, Endpoint], planner: Planner) -> None:
         """Route to ``endpoints`` instead of the configured ones (a dry run's placeholder)."""
-        self._endpoints, self._planner = endpoints, planner
+        self.connection.use(endpoints, planner)
 
     def check_case(self, case: Case) -> None:
         """Refuse a case that names an endpoint nobody configured (a ``SuiteError`` at its line)."""
@@ -229,16 +215,6 @@ class Pipeline:
         spec = self.settings.config.embedding
         return None if spec is None else Embedder(self, case, spec, outcomes)
 
-    def _endpoint_of(self, call: Call) -> Endpoint:
-        return self.endpoints[call.endpoint]
-
-    def _retarget(self, call: Call, endpoint: Endpoint) -> Call:
-        """``call`` as a fallback endpoint is sent it, keyed in the cache by the model that answers."""
-        return self.responses.rekeyed(retarget(call, endpoint), endpoint)
-
-    def _fallback_calls(self, call: Call) -> list[Call]:
-        return fallback_calls(call, self.endpoints, self.responses.rekeyed)
-
     # -- dispatch --------------------------------------------------------------------------------------------
 
     @property
@@ -255,23 +231,7 @@ class Pipeline:
         too; the answers are checked, as ever, when the first call is planned. Not for a server that is still
         starting.
         """
-        if self._dispatcher is not None:
-            return
-        try:
-            endpoints = self.endpoints
-        except HelmEvalError:
-            return  # raised again, where it always was, when the endpoints are first needed
-        self._dispatcher = self._new_dispatcher(endpoints)
-        if probe:
-            self._dispatcher.probe_ahead(tokens=self._reclaim)
-
-    def _new_dispatcher(self, endpoints: dict[str, Endpoint]) -> Dispatcher:
-        transport, self._transport = self._transport, None  # used once: a closed worker is not reopened
-        dispatcher = Dispatcher(
-            endpoints, retries=self.settings.max_retries, retarget=self._retarget, transport=transport
-        )
-        dispatcher.start()
-        return dispatcher
+        self.connection.warm_up(probe=probe)
 
     def dispatcher(self) -> Dispatcher:
         """The dispatch loop, started, with every endpoint it will use checked once.
@@ -279,67 +239,7 @@ class Pipeline:
         A dead endpoint is one ``EndpointError`` here (raised again on every later use), not one timeout per
         call; an endpoint with no model set takes the one model it serves.
         """
-        if self._dispatcher is None:
-            self._dispatcher = self._new_dispatcher(self.endpoints)
-        if self._dispatcher.on_finished is None and not self.dry_run:
-            self._dispatcher.on_finished = self.recorder.finished
-        if not self._checked:
-            self._checked = True
-            try:
-                self._check_endpoints(self._dispatcher)
-            except HelmEvalError as exc:
-                self._check_error = exc
-            if self._reclaim:
-                self._settle_dead_runs(self._dispatcher)
-        if self._check_error is not None:
-            raise self._check_error
-        return self._dispatcher
-
-    def _settle_dead_runs(self, dispatcher: Dispatcher) -> None:
-        """Charge what dead runs left reserved, bounded by the servers' counters; mark the counters for this run.
-
-        A run that dies in turn is settled by the next one the same way, against the mark made here.
-        """
-        counted = {
-            name: (self.endpoints[name].base_url, tokens)
-            for name, tokens in dispatcher.server_tokens().items()
-            if tokens is not None
-        }
-        self.ledger.reclaim_dead(server_tokens=counted)
-        for name, (url, tokens) in counted.items():
-            self.ledger.mark_server(self.run_id, name, url, tokens)
-
-    def _check_endpoints(self, dispatcher: Dispatcher) -> None:
-        problems: list[str] = []
-        answers = dispatcher.check_endpoints()
-        down = {name for name, answer in answers.items() if isinstance(answer, str)}
-        tolerated = tolerable_outages(self.endpoints, self.planner.default, down, self.skip_unavailable)
-        for name, answer in answers.items():
-            endpoint = self.endpoints[name]
-            if isinstance(answer, str):
-                if self.responses.replay_only and endpoint.model is not None:
-                    continue  # nothing will be sent: the cache answers, or the call is an error without sending
-                # its calls go to a fallback (or are skipped) from the start; the default endpoint needs its model
-                # set, which cannot be asked of a server that is down
-                if name in tolerated and (endpoint.model is not None or name != self.planner.default):
-                    dispatcher.breakers[name].trip(f"unreachable before the run: {answer}")
-                    continue
-                problems.append(f"endpoint {name!r} at {endpoint.base_url} is unreachable: {answer}")
-            elif endpoint.model is None:
-                if len(answer) == 1:
-                    endpoint.model = answer[0]
-                else:
-                    problems.append(
-                        f"endpoint {name!r} serves {len(answer)} models ({', '.join(answer) or 'none'}); "
-                        "choose one with --helm-eval-model or the endpoint's model"
-                    )
-            elif endpoint.model not in answer:
-                problems.append(
-                    f"endpoint {name!r} at {endpoint.base_url} does not serve model {endpoint.model!r} "
-                    f"(it serves: {', '.join(answer) or 'nothing'})"
-                )
-        if problems:
-            raise EndpointError(self.redactor.scrub("; ".join(problems)))
+        return self.connection.dispatcher(None if self.dry_run else lambda: self.recorder.finished)
 
     def submit(self, cases: Sequence[Case]) -> None:
         """Plan, admit (highest priority first) and send the calls of ``cases`` not submitted yet.
@@ -494,12 +394,12 @@ class Pipeline:
     def cancel_pending(self) -> int:
         """Cancel every call not finished yet (Ctrl-C, ``-x``); returns how many were cancelled."""
         self.sampler.cancel_all()
-        return self._dispatcher.cancel_pending() if self._dispatcher is not None else 0
+        return self.connection.cancel_pending()
 
     def _estimate(self, calls: list[Call]) -> list[Estimate]:
         if self.offline:
             return [self.estimator.offline(call.messages) for call in calls]
-        dispatcher = self._dispatcher if self._dispatcher is not None else self.dispatcher()
+        dispatcher = self.connection.started or self.dispatcher()
 
         async def all_of() -> list[Estimate]:
             slots = asyncio.Semaphore(32)
@@ -551,9 +451,9 @@ class Pipeline:
         record.labels = {k: v for k, v in self.labels.items() if v}
         record.labels["run_id"] = self.run_id
         record.endpoints = {
-            name: {"url": ep.base_url, "model": ep.model or ""} for name, ep in (self._endpoints or {}).items()
+            name: {"url": ep.base_url, "model": ep.model or ""} for name, ep in self.connection.resolved().items()
         }
-        for name, breaker in self._dead.items():
+        for name, breaker in self.connection.dead().items():
             if name in record.endpoints:
                 record.endpoints[name]["down"] = breaker.reason(name).removesuffix("; not sent")
         try:  # each case's status, for flaky cases from history; ledger I/O never aborts a run
@@ -564,34 +464,14 @@ class Pipeline:
 
     def dead_endpoints(self) -> list[str]:
         """One line per endpoint that went down during the run: why, and how many calls were not sent."""
-        if self._dispatcher is not None:
-            self._dead.update(self._dispatcher.dead())
-        lines = []
-        for name, breaker in self._dead.items():
-            url = self.endpoints[name].base_url if name in self.endpoints else "?"
-            lines.append(
-                f"endpoint {name!r} ({url}) went down: {breaker.failures} attempts in a row failed "
-                f"(last: {breaker.last_error}); {breaker.refused} calls "
-                + (
-                    "sent to its fallback instead"
-                    if name in self.endpoints and self.endpoints[name].fallback
-                    else "ended unsent"
-                )
-            )
-        return lines
+        return self.connection.dead_endpoints()
 
     def close(self) -> list[str]:
         """Stop dispatching (cancelling what is queued) and flush the ledger; returns warnings. Idempotent."""
         self.evaluation.close()
         with self._admitting:  # a round being admitted now is sent before the loop stops, or not at all
             self.sampler.close()
-        if self._dispatcher is not None:
-            self._dead.update(self._dispatcher.dead())
-            self._dispatcher.close()
-            self._dispatcher = None
-        if self._transport is not None:  # started ahead, never used
-            transport, self._transport = self._transport, None
-            asyncio.run(transport.close())
+        self.connection.close()
         warnings: list[str] = []
         if self._recorder is not None:
             warnings = self._recorder.close()

@@ -183,8 +183,8 @@ def test_a_worker_started_ahead_and_never_used_stops_with_the_pipeline(
     monkeypatch.chdir(tmp_path)
     with Pipeline(RunSettings.load(tmp_path)) as pipeline:
         pipeline.warm_up()  # the endpoint is down: the probe fails, nothing is raised before a call is planned
-        assert pipeline._dispatcher is not None
-        worker = pipeline._dispatcher.transport
+        assert pipeline.connection.started is not None
+        worker = pipeline.connection.started.transport
         assert isinstance(worker, WorkerTransport)
         assert worker._proc is not None
         pid = worker._proc.pid

@@ -57,7 +57,7 @@ def test_warming_up_asks_the_endpoints_ahead_and_the_first_plan_uses_that_answer
     settings.budget.ledger = str(tmp_path / "ledger.sqlite")
     with Pipeline(settings) as pipeline:
         pipeline.warm_up()
-        assert pipeline._dispatcher is not None
+        assert pipeline.connection.started is not None
         _wait_for(lambda: _models_asked(vllm_double) == 1)
         pipeline.submit(cases)
         assert [len(pipeline.outcomes(case)) for case in cases] == [1, 1, 1]
