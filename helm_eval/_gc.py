@@ -22,6 +22,8 @@ def gc_paused(*, freeze: bool = False) -> Iterator[None]:
     """
     if not gc.isenabled():
         yield
+        if freeze:
+            gc.freeze()
         return
     gc.disable()
     try:

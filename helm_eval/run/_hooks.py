@@ -64,7 +64,6 @@ class HelmEvalSession:
         self.progress: ProgressLine | None = None
         # results decided by this process's reports, kept as objects until logged (workers send theirs as JSON)
         self._decided: dict[tuple[str, str], CaseResult] = {}
-        gc.freeze()  # the modules, models and pipeline just built live as long as the process (see below)
 
     # -- start: the served model, xdist workers ----------------------------------------------------------
 
