@@ -1,8 +1,10 @@
-"""The cheap substring tests in front of the secrets scans never hide a match the full scan would find.
+r"""The cheap tests in front of the secrets and PII scans never hide a match the full scan would find.
 
-Each pattern is paired with literals one of which every match contains; a text without them is not scanned.
-Checked over the corpus, over each text with its letters' case swapped (case-ignoring patterns), and over texts
-where a letter is replaced by a character ``re`` folds to it (K KELVIN SIGN for k, LONG S for s).
+Each secrets pattern is paired with literals one of which every match contains; a text without them is not
+scanned. Checked over the corpus, over each text with its letters' case swapped (case-ignoring patterns), and
+over texts where a letter is replaced by a character ``re`` folds to it (K KELVIN SIGN for k, LONG S for s).
+The PII scans that need digits run only on texts with enough of them, ``\d`` counting any Unicode digit: checked
+over the corpus with its digits as written, as full-width digits and as Arabic-Indic ones.
 """
 
 from __future__ import annotations
@@ -75,3 +77,57 @@ def test_no_gate_hides_a_match_in_generated_text(text: str) -> None:
 def test_a_folded_label_is_still_found() -> None:
     key = "wJalrXUtnFEMIK7MDENGbPxRfiCYzX9q2VrT1mQa"
     assert [f.kind for f in _secrets.find_secrets(f"aw\u017f_secret_access_key = {key}")] == ["aws-secret-access-key"]
+
+
+_DIGIT_SCRIPTS = [str.maketrans("0123456789", "".join(chr(base + i) for i in range(10))) for base in (0xFF10, 0x0660)]
+
+
+def _digit_variants(text: str) -> list[str]:
+    return [text, *(text.translate(script) for script in _DIGIT_SCRIPTS)]
+
+
+def _hidden_pii(text: str) -> list[str]:
+    """The PII detectors a digit count closes for ``text`` although they would find something in it."""
+    digits = _pii._digits(text)
+    assert digits == len(re.findall(r"\d", text))
+    hidden = [kind for kind, need in _pii._MIN_DIGITS.items() if digits < need and list(_pii.DETECTORS[kind](text))]
+    if _pii._IPV4.search(text) and not ("." in text and digits >= 4):
+        hidden.append("ipv4")
+    if _pii._IPV6.search(text) and ":" not in text:
+        hidden.append("ipv6")
+    return hidden
+
+
+@pytest.mark.parametrize("text", _TEXTS)
+def test_no_digit_count_hides_pii_in_the_corpus(text: str) -> None:
+    for variant in _digit_variants(text):
+        assert _hidden_pii(variant) == [], variant
+
+
+def test_the_corpus_exercises_every_digit_gate() -> None:
+    found = {f.kind for text in _TEXTS for f in _pii.find_pii(text)}
+    assert set(_pii._MIN_DIGITS) <= found
+
+
+@given(st.text(alphabet=st.sampled_from(list("0123456789\uff11\u0663 .-+:()/abcfeGBABtel")), max_size=40))
+def test_no_digit_count_hides_pii_in_generated_text(text: str) -> None:
+    assert _hidden_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "digits"),
+    [
+        ("phone: 01234567", "phone", 8),
+        ("card 4222222222222 ok", "credit-card", 13),
+        ("pay to AD71ABCDXXXXXXXXXXXXXXXX today", "iban", 2),
+        ("ssn 123-45-6789", "us-ssn", 9),
+        ("host ::1 up", "ip-address", 1),
+        ("dns 8.8.8.8", "ip-address", 4),
+        ("host 2001:db8:0:0:0:0:0:1 up", "ip-address", 11),
+        # one ASCII digit, eleven full-width ones
+        ("call +4\uff14 \uff12\uff10 \uff17\uff19\uff14\uff16 \uff10\uff19\uff15\uff18", "phone", 12),
+    ],
+)
+def test_pii_with_the_fewest_digits_it_can_have_is_found(text: str, kind: str, digits: int) -> None:
+    assert _pii._digits(text) == digits
+    assert [f.kind for f in _pii.find_pii(text)] == [kind]
