@@ -232,6 +232,16 @@ def test_a_skipped_pii_candidate_does_not_hide_the_next(text: str, value: str) -
     assert [f.value for f in find_pii(text)] == [value]
 
 
+@pytest.mark.parametrize("text", ["server 10.20.30.40", "print driver 192.0.2.7", "failover 198.51.100.4"])
+def test_an_address_after_a_word_ending_in_ver_is_found(text: str) -> None:
+    assert [f.kind for f in find_pii(text)] == ["ip-address"]
+
+
+@pytest.mark.parametrize("text", ["ver 1.2.3.4", "Ver. 10.0.0.1", "version 4.4.2.1"])
+def test_a_version_number_is_not_an_address(text: str) -> None:
+    assert find_pii(text) == []
+
+
 # -- what a finding covers ---------------------------------------------------------------------------------------
 
 
