@@ -124,6 +124,8 @@ def _histories_of(
     Ranking every row of the branch (the query for all cases) reads the whole history, which grows with every
     run a persistent ledger keeps; these look-ups cost the same however long it grows.
     """
+    if ledger.execute(f"SELECT 1 FROM helm_eval_case_outcomes WHERE {where} LIMIT 1", params).fetchone() is None:
+        return {}  # a new ledger, or a branch's first run: one look-up instead of one per case
     sql = (
         f"SELECT suite, status FROM helm_eval_case_outcomes WHERE {where} AND nodeid = ? "
         "ORDER BY ts DESC, run_id DESC LIMIT ?"

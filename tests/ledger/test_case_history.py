@@ -97,6 +97,17 @@ def test_the_history_of_given_cases_equals_their_part_of_the_whole_history(ledge
     ledger.close()
 
 
+def test_a_branch_with_no_earlier_judged_run_has_no_history(ledger_url: str) -> None:
+    ledger = Ledger(ledger_url)
+    assert case_history(ledger, "main", nodeids=["case-1"]) == {}  # a new ledger
+    _runs(ledger, [{"case-1": "passed", "case-2": "skipped"}])  # run-main-0
+    assert case_history(ledger, "feature", nodeids=["case-1"]) == {}
+    assert case_history(ledger, "main", exclude_run="run-main-0", nodeids=["case-1"]) == {}
+    assert case_history(ledger, "main", nodeids=["case-2"]) == {}  # skipped runs are not judged runs
+    assert case_history(ledger, "main", nodeids=["case-1", "case-2"])["case-1"].statuses == ("passed",)
+    ledger.close()
+
+
 SUITE = word_suite("alpha", "bravo", "charlie")
 
 
