@@ -217,7 +217,7 @@ _IPV6 = re.compile(
     r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![\w:]|\.\d)"
 )
 _VERSION_WORDS = re.compile(
-    r"(?i)(?:\bv|version|release|\bver\.?|section|§|chrome/|firefox/|build|kernel|firmware|oid)\s*$"
+    r"(?i)(?:\b(?:v|version|release|ver\.?|section|build|kernel|firmware|oid)|§|chrome/|firefox/)\s*$"
 )
 
 

@@ -232,12 +232,27 @@ def test_a_skipped_pii_candidate_does_not_hide_the_next(text: str, value: str) -
     assert [f.value for f in find_pii(text)] == [value]
 
 
-@pytest.mark.parametrize("text", ["server 10.20.30.40", "print driver 192.0.2.7", "failover 198.51.100.4"])
-def test_an_address_after_a_word_ending_in_ver_is_found(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "server 10.20.30.40",
+        "print driver 192.0.2.7",
+        "failover 198.51.100.4",
+        "avoid 10.1.2.3",
+        "rebuild 10.1.2.3",
+        "intersection 10.1.2.3",
+        "prerelease 10.1.2.3",
+    ],
+)
+def test_an_address_after_a_word_ending_in_a_version_word_is_found(text: str) -> None:
     assert [f.kind for f in find_pii(text)] == ["ip-address"]
 
 
-@pytest.mark.parametrize("text", ["ver 1.2.3.4", "Ver. 10.0.0.1", "version 4.4.2.1"])
+@pytest.mark.parametrize(
+    "text",
+    ["ver 1.2.3.4", "Ver. 10.0.0.1", "version 4.4.2.1", "v 1.2.3.4", "build 10.1.2.3", "OID 1.3.6.1",
+     "kernel 5.15.0.1", "section 10.1.2.3", "Chrome/120.0.6099.109", "firmware 1.2.3.4", "§ 1.2.3.4"],
+)  # fmt: skip
 def test_a_version_number_is_not_an_address(text: str) -> None:
     assert find_pii(text) == []
 
