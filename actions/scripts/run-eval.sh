@@ -42,6 +42,17 @@ if [ -n "${INPUT_SUITES:-}" ]; then
   args+=("${suites[@]}")
 fi
 
+# The ledger and the response cache are what this workflow restored (actions/cache), never files of the pull
+# request: whatever the checkout holds in .helm-eval/ is removed (its names are not printed: they are PR text), and
+# the response cache is pinned there, so a project config's cache_path cannot serve the run answers of its own.
+if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  [ -n "$(ls -A .helm-eval 2>/dev/null)" ] && echo "::warning title=helm-eval::no git checkout: files the pull request may hold in .helm-eval/ cannot be told from the restored cache"
+elif [ -n "$(git ls-files -- .helm-eval)" ]; then
+  echo "::warning title=helm-eval::the repository holds files in .helm-eval/; they were removed before the run (helm-eval reads only the ledger and response cache this workflow restored)"
+  git ls-files -z -- .helm-eval | xargs -0 rm -f --
+fi
+export HELM_EVAL_RESPONSE_CACHE="$PWD/.helm-eval/cache.sqlite"
+
 # Model output and suite text printed by pytest must not become workflow commands: stop command processing with
 # a token nobody can guess, and resume it afterwards.
 token=$("$bin/python" -c 'import secrets; print(secrets.token_hex(16))')

@@ -1,7 +1,7 @@
 """``helm-eval cache``: what the response cache holds, and pruning answers too old to serve.
 
-The file is the one a run in the current directory would use: ``--cache PATH``, else the config's
-``cache_path``, else ``.helm-eval/cache.sqlite``.
+The file is the one a run in the current directory would use: ``--cache PATH``, else
+``$HELM_EVAL_RESPONSE_CACHE``, else the config's ``cache_path``, else ``.helm-eval/cache.sqlite``.
 """
 
 from __future__ import annotations

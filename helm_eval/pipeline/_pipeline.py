@@ -56,7 +56,7 @@ from helm_eval.pipeline._embedder import Embedder
 from helm_eval.pipeline._evaluation import Evaluation, Gathered, case_key
 from helm_eval.pipeline._recording import Recorder
 from helm_eval.pipeline._redaction import Redactor
-from helm_eval.pipeline._responses import Responses, cache_path
+from helm_eval.pipeline._responses import Responses, cache_path, overruled_cache_path
 from helm_eval.pipeline._sampling import Sampler, Sampling
 from helm_eval.pipeline._settings import RunSettings
 from helm_eval.pipeline._stopping import first_round
@@ -126,7 +126,10 @@ class Pipeline:
         self.trusted = policy[0] is not None or cli is not None
         """A policy or a command-line budget is in force: the project's config may then only make things stricter."""
         config = settings.config
-        self.notices = _ignored_under_policy(config) if self.trusted else []
+        self.notices = [
+            *(_ignored_under_policy(config) if self.trusted else []),
+            *overruled_cache_path(config.cache_path),
+        ]
         """What the project's config asked for that a trusted source overrules, said once in the summary."""
         self.skip_unavailable = config.on_unavailable == "skip" and not self.trusted
         """Skip (rather than fail) cases no endpoint can answer; a trusted source keeps them errors (red stays red)."""

@@ -9,6 +9,7 @@ with an error outcome, so nothing is ever sent.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,7 +134,26 @@ class Responses:
         return self._digests[directory]
 
 
+ENV_RESPONSE_CACHE = "HELM_EVAL_RESPONSE_CACHE"
+"""The response cache file, set by a trusted workflow: the project config's ``cache_path`` cannot move it.
+
+The GitHub Action and the GitLab template set it, so a pull request cannot point the run at a cache file of its
+own, whose answers would be served for its cases without asking the model (see docs/security.md).
+"""
+
+
 def cache_path(value: str | None, rootdir: Path) -> Path:
-    """The cache file: ``value`` (relative to the rootdir) or ``.helm-eval/cache.sqlite``."""
-    path = Path(value) if value else rootdir / ".helm-eval" / "cache.sqlite"
+    """The cache file: ``$HELM_EVAL_RESPONSE_CACHE``, else ``value``, else ``.helm-eval/cache.sqlite``.
+
+    A relative path is relative to the rootdir.
+    """
+    path = Path(os.environ.get(ENV_RESPONSE_CACHE) or value or rootdir / ".helm-eval" / "cache.sqlite")
     return path if path.is_absolute() else rootdir / path
+
+
+def overruled_cache_path(value: str | None) -> list[str]:
+    """The notice for a project config whose ``cache_path`` the workflow's ``$HELM_EVAL_RESPONSE_CACHE`` overrules."""
+    chosen = os.environ.get(ENV_RESPONSE_CACHE)
+    if not chosen or not value or value == chosen:
+        return []
+    return [f"{ENV_RESPONSE_CACHE} names the response cache: the project config's cache_path ({value!r}) ignored"]

@@ -68,6 +68,30 @@ def test_refresh_asks_again_and_off_never_touches_the_file(project: Any) -> None
     assert chat_requests(project) == 6
 
 
+def test_the_workflow_names_the_cache_file_and_the_project_config_cannot_move_it(
+    project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HELM_EVAL_RESPONSE_CACHE`` (set by the Action and the GitLab job) wins over the config's ``cache_path``.
+
+    A pull request's config pointing at a cache file of its own, full of answers that pass, is not read.
+    """
+    project.suite("s.yaml", SUITE)
+    project.file("helm-eval.yaml", "cache_path: planted/cache.sqlite\n")
+    project.run().assert_outcomes(passed=2)  # the project's own cache, where its config says
+    planted = project.path / "planted" / "cache.sqlite"
+    assert planted.is_file()
+    trusted = project.path.parent / "trusted-cache" / "cache.sqlite"
+    monkeypatch.setenv("HELM_EVAL_RESPONSE_CACHE", str(trusted))
+    result = project.run()
+    result.assert_outcomes(passed=2)
+    assert chat_requests(project) == 4  # the planted answers were not served
+    assert trusted.is_file()
+    result.stdout.fnmatch_lines(["*HELM_EVAL_RESPONSE_CACHE names the response cache: the project config's cache_path "
+                                 "('planted/cache.sqlite') ignored*"])  # fmt: skip
+    project.run().assert_outcomes(passed=2)
+    assert chat_requests(project) == 4  # the trusted file answers the next run
+
+
 def test_a_corrupt_cache_is_a_miss_with_a_warning_not_a_failure(project: Any) -> None:
     project.suite("s.yaml", SUITE)
     cache = project.path / ".helm-eval" / "cache.sqlite"
