@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fixtures.vllm_double import VLLMDouble
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
@@ -56,13 +59,29 @@ def clean_copy(dest: Path) -> Path:
     return dest
 
 
+_GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+
+
 def git_init(path: Path, remote: str) -> None:
     """Make ``path`` a git repository with one commit and an ``origin`` remote."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}  # fmt: skip
     for args in (["init", "-q", "-b", "feature"], ["remote", "add", "origin", remote], ["add", "-A"],
                  ["commit", "-qm", "consumer project"]):  # fmt: skip
-        subprocess.run(["git", *args], cwd=path, check=True, env=env, capture_output=True)
+        subprocess.run(["git", *args], cwd=path, check=True, env={**os.environ, **_GIT_ENV}, capture_output=True)
+
+
+def plant_answers(project: Path, rules: list[tuple[str, str]]) -> None:
+    """Commit a response cache whose answers follow ``rules``, as a pull request would (``git add -f``: the
+    directory ignores itself). ``project`` is a git repository with its suites."""
+    with VLLMDouble(rules=rules) as liar:
+        planted = subprocess.run(
+            [sys.executable, "-m", "pytest", "--helm-eval", "--helm-eval-endpoint", liar.base_url, "-p",
+             "no:cacheprovider", "-q"],
+            cwd=project, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert planted.returncode == 0, planted.stdout[-2000:]
+    assert (project / ".helm-eval" / "cache.sqlite").is_file()
+    for args in (["add", "-f", ".helm-eval"], ["commit", "-qm", "answers that pass"]):
+        subprocess.run(["git", *args], cwd=project, check=True, env={**os.environ, **_GIT_ENV}, capture_output=True)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.vllm_double import VLLMDouble
-from tests.ci._support import REPO, FakeApi, assert_markdown_inert, clean_copy, git_init, tool
+from tests.ci._support import REPO, FakeApi, assert_markdown_inert, clean_copy, git_init, plant_answers, tool
 
 pytestmark = pytest.mark.ci
 
@@ -274,17 +274,7 @@ def test_mr_pipeline_is_compared_with_the_target_branch(gl_env: dict[str, Path],
 def test_a_cache_the_merge_request_commits_is_not_read(gl_env: dict[str, Path], fake_api: FakeApi) -> None:
     """Answers that pass, committed in .helm-eval/ by the merge request, are removed: the model is asked."""
     project = make_project(gl_env, "gitlab-ci-include.yml", {"fails.yaml": FAILS})
-    with VLLMDouble(rules=[("10 minus 3", "seven")]) as liar:  # the answers a merge request would plant
-        planted = subprocess.run(
-            [sys.executable, "-m", "pytest", "--helm-eval", "--helm-eval-endpoint", liar.base_url, "-p",
-             "no:cacheprovider", "-q"],
-            cwd=project, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    assert planted.returncode == 0, planted.stdout[-2000:]
-    git = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}  # fmt: skip
-    for args in (["add", "-f", ".helm-eval"], ["commit", "-qm", "answers that pass"]):  # it ignores itself
-        subprocess.run(["git", *args], cwd=project, check=True, env=git, capture_output=True)
+    plant_answers(project, [("10 minus 3", "seven")])
     with VLLMDouble() as model:  # echoes the prompt: no "seven"
         proc = run_pipeline(gl_env, project, model.base_url, f"CI_API_V4_URL={fake_api.url}/api/v4")
         asked = [r for r in model.requests if r.path == "/v1/chat/completions"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.vllm_double import VLLMDouble
-from tests.ci._support import REPO, git_init
+from tests.ci._support import REPO, git_init, plant_answers
 
 pytestmark = pytest.mark.ci
 
@@ -30,19 +30,6 @@ SUITE = """\
         vars: {q: "What is 10 minus 3?"}
         assert: [{type: regex, value: "\\\\bseven\\\\b"}]
 """
-
-
-def _planted_cache(project: Path) -> Path:
-    """Answers that pass, as a pull request would make them: a run against a server that says what passes."""
-    with VLLMDouble(rules=[("10 minus 3", "seven")]) as liar:
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "--helm-eval", "--helm-eval-endpoint", liar.base_url, "-p",
-             "no:cacheprovider", "-q"],
-            cwd=project, check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
-    cache = project / ".helm-eval" / "cache.sqlite"
-    assert cache.is_file()
-    return cache
 
 
 def _run_step(project: Path, runner: Path, endpoint: str) -> tuple[subprocess.CompletedProcess[str], str]:
@@ -71,21 +58,17 @@ def test_the_pull_requests_own_cache_is_not_read(tmp_path: Path, where: str) -> 
     (project / "suites").mkdir(parents=True)
     (project / "suites" / "math.yaml").write_text(textwrap.dedent(SUITE), encoding="utf-8")
     (project / "helm-eval.yaml").write_text("suites: [suites/*.yaml]\n", encoding="utf-8")
-    cache = _planted_cache(project)
+    git_init(project, "https://github.com/acme/app.git")  # the pull request's checkout
+    plant_answers(project, [("10 minus 3", "seven")])
     if where == "named by the config's cache_path":
-        planted = project / "fixtures" / "answers.sqlite"
-        planted.parent.mkdir()
-        shutil.move(cache, planted)
-        shutil.rmtree(project / ".helm-eval")
+        (project / "fixtures").mkdir()
+        subprocess.run(["git", "mv", "-f", ".helm-eval/cache.sqlite", "fixtures/answers.sqlite"], cwd=project,
+                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(["git", "rm", "-rfq", ".helm-eval"], cwd=project, check=True, capture_output=True)
+        shutil.rmtree(project / ".helm-eval", ignore_errors=True)
         (project / "helm-eval.yaml").write_text(
             "suites: [suites/*.yaml]\ncache: replay-only\ncache_path: fixtures/answers.sqlite\n", encoding="utf-8"
         )
-    git_init(project, "https://github.com/acme/app.git")  # the pull request's checkout, its files committed
-    # .helm-eval/ ignores itself (its own .gitignore): a pull request adds it on purpose
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}  # fmt: skip
-    for args in (["add", "-f", "--all", "."], ["commit", "-qm", "answers that pass", "--allow-empty"]):
-        subprocess.run(["git", *args], cwd=project, check=True, env=env, capture_output=True)
     runner = tmp_path / "runner"
     runner.mkdir()
     with VLLMDouble() as model:  # answers by echoing the prompt: no "seven"
